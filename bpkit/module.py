@@ -1,0 +1,304 @@
+"""Parameters, modules and containers: the skeleton every layer hangs on.
+
+A `Module` owns `Parameter`s (arrays with a gradient) and sub-modules, found by looking at
+its attributes in the order they were assigned (no attribute magic). `forward` computes
+and caches; `backward(grad_output)` returns the gradient with respect to the input and
+*adds* parameter gradients into `Parameter.grad` (so gradients accumulate, like PyTorch,
+until `zero_grad`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Module", "Parameter", "Sequential"]
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated into it.
+
+    Shape:
+        ``data`` and ``grad`` have the same shape and dtype.
+    """
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data: Any, name: str = "") -> None:
+        array = np.array(data, copy=True)
+        if not np.issubdtype(array.dtype, np.floating):
+            raise TypeError(
+                f"Parameter {name!r} needs a floating-point array, got dtype {array.dtype}"
+            )
+        self.data: np.ndarray = array
+        self.grad: np.ndarray = np.zeros_like(array)
+        self.name: str = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of ``data``."""
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of ``data``."""
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        """Number of entries in ``data``."""
+        return self.data.size
+
+    def zero_grad(self) -> None:
+        """Set the gradient to zeros (in place, keeping shape and dtype)."""
+        self.grad[...] = 0
+
+    def astype(self, dtype: Any) -> Parameter:
+        """Convert ``data`` and ``grad`` to ``dtype`` in place; returns ``self``."""
+        self.data = self.data.astype(dtype, copy=False)
+        self.grad = self.grad.astype(dtype, copy=False)
+        return self
+
+    def __repr__(self) -> str:
+        label = f"{self.name}, " if self.name else ""
+        return f"Parameter({label}shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of layers, losses' models and containers.
+
+    Subclasses set ``Parameter`` and ``Module`` attributes in ``__init__`` and implement
+    ``forward`` (caching what ``backward`` needs) and ``backward`` (returning the input
+    gradient and accumulating parameter gradients with ``+=``). Array attributes whose names
+    are listed in the class attribute ``buffers`` (e.g. ``BatchNorm1d.running_mean``) are
+    state that is saved and converted with the parameters but not trained.
+    """
+
+    buffers: tuple[str, ...] = ()
+    training: bool = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Compute the output for input ``x`` and cache what ``backward`` needs."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Return dL/d(input) given dL/d(output); add parameter gradients into ``.grad``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    # -- structure -------------------------------------------------------------------------
+    def named_children(self) -> list[tuple[str, Module]]:
+        """Direct sub-modules with their attribute names, in assignment order."""
+        children = []
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                children.append((name, value))
+            elif isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, Module) for v in value
+            ):
+                children.extend((f"{name}.{i}", v) for i, v in enumerate(value))
+        return children
+
+    def children(self) -> list[Module]:
+        """Direct sub-modules, in assignment order."""
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix: str = "") -> list[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names."""
+        out = [(prefix, self)]
+        for name, child in self.named_children():
+            out.extend(child.named_modules(f"{prefix}.{name}" if prefix else name))
+        return out
+
+    def modules(self) -> list[Module]:
+        """This module and every sub-module, depth first."""
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
+        """Every parameter with a dotted name such as ``"0.weight"``, in a fixed order."""
+        out = []
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                out.append((f"{prefix}.{name}" if prefix else name, value))
+        for name, child in self.named_children():
+            out.extend(child.named_parameters(f"{prefix}.{name}" if prefix else name))
+        return out
+
+    def parameters(self) -> list[Parameter]:
+        """Every parameter of this module and its sub-modules, in a fixed order."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+        """Every buffer (non-trained state such as running means) with a dotted name."""
+        out = [
+            (f"{prefix}.{name}" if prefix else name, getattr(self, name))
+            for name in self.buffers
+        ]
+        for name, child in self.named_children():
+            out.extend(child.named_buffers(f"{prefix}.{name}" if prefix else name))
+        return out
+
+    def num_parameters(self) -> int:
+        """Total number of trainable scalars."""
+        return sum(p.size for p in self.parameters())
+
+    # -- state -----------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        """Set every parameter gradient to zero."""
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch this module and its sub-modules to training mode (or eval if ``mode`` is
+        False); returns ``self``."""
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Switch to evaluation mode (``Dropout`` off, ``BatchNorm1d`` uses running stats)."""
+        return self.train(False)
+
+    def astype(self, dtype: Any) -> Module:
+        """Convert parameters, their gradients and buffers to ``dtype``; returns ``self``."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"{type(self).__name__}.astype needs a floating dtype, got {dtype}")
+        for p in self.parameters():
+            p.astype(dtype)
+        for m in self.modules():
+            for name in m.buffers:
+                setattr(m, name, np.asarray(getattr(m, name)).astype(dtype, copy=False))
+            m._clear_cache()
+        return self
+
+    def _clear_cache(self) -> None:
+        """Forget what the last forward cached (called on dtype change)."""
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype of the first parameter (None for modules without parameters)."""
+        params = self.parameters()
+        return params[0].data.dtype if params else None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, keyed by dotted name (PyTorch's keys)."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy arrays from ``state`` into this module's parameters and buffers.
+
+        Every key and shape is checked before anything is written, so on error the module is
+        left exactly as it was.
+        """
+        params = dict(self.named_parameters())
+        owners = {}
+        for prefix, m in self.named_modules():
+            for name in m.buffers:
+                owners[f"{prefix}.{name}" if prefix else name] = (m, name)
+        expected = list(params) + list(owners)
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in params and k not in owners]
+        where = type(self).__name__
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if unexpected:
+                parts.append(f"unexpected {unexpected}")
+            raise KeyError(f"state does not match {where}: " + "; ".join(parts))
+        arrays = {}
+        for key in expected:
+            value = np.asarray(state[key])
+            current = params[key].data if key in params else getattr(*owners[key])
+            if value.shape != np.shape(current):
+                raise ValueError(
+                    f"cannot load {key!r} into {where}: the model has shape "
+                    f"{tuple(np.shape(current))}, the saved array has shape {value.shape}"
+                )
+            if not np.issubdtype(value.dtype, np.number):
+                raise TypeError(f"cannot load {key!r}: saved dtype {value.dtype} is not numeric")
+            arrays[key] = value
+        for key, value in arrays.items():
+            if key in params:
+                params[key].data[...] = value
+            else:
+                module, name = owners[key]
+                current = np.asarray(getattr(module, name))
+                setattr(module, name, value.astype(current.dtype, copy=True))
+
+    # -- display ---------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The constructor arguments shown by ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = self.named_children()
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        for name, child in children:
+            shown = name.rsplit(".", 1)[-1] if name.count(".") else name
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({shown}): {body}")
+        lines.append(f"){_param_summary(self)}")
+        return "\n".join(lines)
+
+
+def _param_summary(module: Module) -> str:
+    n = module.num_parameters()
+    return f"  # {n:,} parameters" if n else ""
+
+
+class Sequential(Module):
+    """Layers applied one after another; backward runs them in reverse.
+
+    Shape:
+        input: whatever the first layer takes; output: whatever the last layer gives.
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential argument {i} must be a Module, got {type(layer).__name__}"
+                )
+        self.layers: list[Module] = list(layers)
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            grad_output = layer.backward(grad_output)
+        return grad_output
+
+    def append(self, layer: Module) -> Sequential:
+        """Add a layer at the end; returns ``self``."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.append needs a Module, got {type(layer).__name__}")
+        self.layers.append(layer)
+        return self
+
+    def __getitem__(self, index: int | slice) -> Module:
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
