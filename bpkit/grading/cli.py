@@ -1,0 +1,200 @@
+"""The ``bpkit`` command line: ``info``, ``release`` and ``grade``.
+
+Exit codes: 0 when the command did its work (``grade``: whatever the scores), 1 when
+``release --check`` finds stale copies or grading could not start a kernel, 2 for a bad
+invocation, an unreadable notebook or an unknown exercise (with a message naming the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "info_lines", "main"]
+
+OPTIONAL = ("matplotlib", "ipywidgets", "jupyterlab", "tqdm", "nbval", "torch")
+
+
+def _version(name: str) -> str:
+    # The installed distribution's version, read without importing it (torch takes seconds).
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def info_lines() -> list[str]:
+    """The versions bpkit runs with, one ``name: version`` line each."""
+    import numpy as np
+
+    import bpkit
+
+    lines = [
+        f"bpkit: {bpkit.__version__}",
+        f"python: {platform.python_version()} ({sys.executable})",
+        f"numpy: {np.__version__}",
+    ]
+    lines += [f"{name}: {_version(name)}" for name in OPTIONAL]
+    return lines
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    print("\n".join(info_lines()))
+    return 0
+
+
+def _fail(command: str, message: str, code: int = 2) -> int:
+    print(f"bpkit {command}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from bpkit.grading._files import NotebookReadError
+    from bpkit.grading.release import ReleaseError, release_folder
+
+    try:
+        report = release_folder(args.solutions, args.exercises, check=args.check)
+    except (FileNotFoundError, NotebookReadError, ReleaseError) as exc:
+        return _fail("release", str(exc))
+    if args.check:
+        problems = (
+            [f"stale: {p} differs from what `bpkit release` writes" for p in report.stale]
+            + [f"missing: {p} (no student copy of its solution)" for p in report.missing]
+            + [f"extra: {p} has no solution in {args.solutions}" for p in report.extra]
+        )
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(
+                f"run `bpkit release {args.solutions} {args.exercises}` to refresh the copies",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{len(report.unchanged)} student copies are fresh")
+        return 0
+    for path in report.written:
+        print(f"wrote {path}")
+    for path in report.extra:
+        print(f"note: {path} has no solution in {args.solutions} (not deleted)", file=sys.stderr)
+    print(f"{len(report.written)} written, {len(report.unchanged)} unchanged")
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from bpkit.grading import grade
+    from bpkit.grading._files import NotebookReadError
+    from bpkit.grading.registry import UnknownExerciseError
+
+    if not args.timeout > 0:
+        return _fail("grade", f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.jobs < 1:
+        return _fail("grade", f"--jobs must be >= 1, got {args.jobs}")
+    try:
+        if not grade.find_notebooks(args.paths):
+            return _fail("grade", "no notebooks found in " + " ".join(args.paths))
+        grades = grade.grade_paths(
+            args.paths,
+            exercise=args.exercise,
+            timeout=args.timeout,
+            jobs=args.jobs,
+            checks=args.checks,
+        )
+    except (FileNotFoundError, NotebookReadError, UnknownExerciseError, ValueError) as exc:
+        return _fail("grade", str(exc).strip("'\""))
+    except (ImportError, SyntaxError) as exc:
+        return _fail("grade", f"cannot load checks: {exc}")
+    except grade.GradingError as exc:
+        return _fail("grade", str(exc), code=1)
+    if args.verbose:
+        for g in grades:
+            print(f"== {g.path}\n{g.card()}\n")
+    print(grade.format_table(grades))
+    try:
+        grade.write_reports(grades, args.json, args.csv)
+    except OSError as exc:
+        return _fail("grade", f"cannot write the report: {exc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bpkit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bpkit", description="bpkit: learn backpropagation; grade and release exercises."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    info = sub.add_parser("info", help="show the versions of bpkit and what it runs with")
+    info.set_defaults(func=_cmd_info)
+
+    release = sub.add_parser(
+        "release",
+        help="write student copies of solution notebooks",
+        description="Write the student copy of every SOLUTIONS/*.ipynb into EXERCISES/: "
+        "answers between '### BEGIN SOLUTION' and '### END SOLUTION' replaced by a stub, "
+        "outputs cleared.",
+    )
+    release.add_argument("solutions", metavar="SOLUTIONS", help="folder of solution notebooks")
+    release.add_argument("exercises", metavar="EXERCISES", help="folder of student copies")
+    release.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming each student copy that is stale, missing or extra",
+    )
+    release.set_defaults(func=_cmd_release)
+
+    grade = sub.add_parser(
+        "grade",
+        help="grade submitted notebooks into a gradebook",
+        description="Grade each notebook (or every *.ipynb under a folder) in a fresh kernel "
+        "on a copy; the submissions are never modified. Learner code runs with your rights: "
+        "grade untrusted submissions inside a container or VM.",
+    )
+    grade.add_argument("paths", nargs="+", metavar="PATH", help="a notebook or a folder")
+    grade.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+    grade.add_argument("--csv", metavar="FILE", help="write the gradebook CSV to FILE")
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="time limit for each cell and each check (default 60)",
+    )
+    grade.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="grade N notebooks at a time (default 1)"
+    )
+    grade.add_argument(
+        "--checks",
+        action="append",
+        default=[],
+        metavar="FILE_OR_MODULE",
+        help="load instructor checks from a .py file or module (repeatable)",
+    )
+    grade.add_argument(
+        "--exercise",
+        metavar="ID",
+        help="grade as this exercise, whatever the notebooks' metadata says",
+    )
+    grade.add_argument(
+        "-v", "--verbose", action="store_true", help="also print every notebook's feedback card"
+    )
+    grade.set_defaults(func=_cmd_grade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bpkit`` command; returns the exit code (2 for bad invocation)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

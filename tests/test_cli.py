@@ -1,0 +1,181 @@
+"""The `bpkit` command: info, release (and --check), and grade's invocation errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpkit.grading import release_notebook
+from bpkit.grading._files import notebook_text, read_notebook
+from bpkit.grading.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "grading"
+SOLUTION = FIXTURES / "99_fixture.ipynb"
+CHECKS = str(FIXTURES / "fixture_checks.py")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_info_lists_versions(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bpkit: ")
+    assert "numpy: " in out and "python: " in out
+
+
+def test_no_command_or_a_bad_one_is_exit_2(capsys):
+    assert main([]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main(["grade"]) == 2  # PATH is required
+    capsys.readouterr()
+
+
+def test_the_installed_script_runs_and_returns_its_exit_code(tmp_path):
+    exe = Path(sys.executable).with_name("bpkit")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "bpkit.grading.cli"]
+    done = subprocess.run([*command, "info"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("bpkit: ")
+    done = subprocess.run(
+        [*command, "grade", str(tmp_path / "absent.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "absent.ipynb" in done.stderr
+
+
+# -- release -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folders(tmp_path):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    shutil.copy(SOLUTION, solutions / "99_fixture.ipynb")
+    return solutions, exercises
+
+
+def test_release_then_check_is_fresh(folders, capsys):
+    solutions, exercises = folders
+    assert main(["release", str(solutions), str(exercises)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (exercises / "99_fixture.ipynb").read_text() == notebook_text(
+        release_notebook(read_notebook(SOLUTION))
+    )
+    assert main(["release", "--check", str(solutions), str(exercises)]) == 0
+    assert "1 student copies are fresh" in capsys.readouterr().out
+
+
+def test_release_check_names_stale_missing_and_extra_copies(folders, capsys):
+    solutions, exercises = folders
+    main(["release", str(solutions), str(exercises)])
+    shutil.copy(SOLUTION, solutions / "98_second.ipynb")  # no student copy yet
+    stale = exercises / "99_fixture.ipynb"
+    stale.write_text(stale.read_text().replace("YOUR CODE HERE", "MY CODE"))
+    (exercises / "97_extra.ipynb").write_text("{}")
+    capsys.readouterr()
+    assert main(["release", "--check", str(solutions), str(exercises)]) == 1
+    err = capsys.readouterr().err
+    assert f"stale: {stale}" in err
+    assert f"missing: {exercises / '98_second.ipynb'}" in err
+    assert f"extra: {exercises / '97_extra.ipynb'}" in err
+    assert not (exercises / "98_second.ipynb").exists()  # --check writes nothing
+
+
+def test_release_bad_input_is_exit_2_naming_the_file(folders, capsys):
+    solutions, exercises = folders
+    assert main(["release", str(solutions / "nope"), str(exercises)]) == 2
+    assert "nope" in capsys.readouterr().err
+    (solutions / "broken.ipynb").write_text('{"cells": [')
+    assert main(["release", str(solutions), str(exercises)]) == 2
+    assert "broken.ipynb" in capsys.readouterr().err
+    (solutions / "broken.ipynb").write_text(
+        json.dumps(
+            {
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "metadata": {},
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "source": "### BEGIN SOLUTION\n",
+                        "metadata": {},
+                        "outputs": [],
+                        "execution_count": None,
+                    }
+                ],
+            }
+        )
+    )
+    assert main(["release", str(solutions), str(exercises)]) == 2
+    assert "broken.ipynb, cell 1" in capsys.readouterr().err
+
+
+def test_committed_exercises_are_fresh_copies_of_the_solutions(capsys):
+    """The repository's exercises/ must be what `bpkit release solutions exercises` writes."""
+    solutions, exercises = REPO / "solutions", REPO / "exercises"
+    if not solutions.is_dir():
+        assert not exercises.is_dir() or not list(exercises.glob("*.ipynb")), (
+            "exercises/ holds notebooks but there is no solutions/ to release them from"
+        )
+        return
+    code = main(["release", "--check", str(solutions), str(exercises)])
+    assert code == 0, capsys.readouterr().err
+
+
+# -- grade: invocation errors (no kernel is started) ---------------------------------------------
+
+
+def _write(path: Path, nb: dict) -> Path:
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_grade_a_missing_path_is_exit_2(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "absent.ipynb")]) == 2
+    assert "absent.ipynb" in capsys.readouterr().err
+
+
+def test_grade_an_unreadable_notebook_is_exit_2_naming_it(tmp_path, capsys):
+    good = tmp_path / "good.ipynb"
+    shutil.copy(SOLUTION, good)
+    (tmp_path / "broken.ipynb").write_text("this is not json")
+    assert main(["grade", str(tmp_path), "--checks", CHECKS]) == 2
+    err = capsys.readouterr().err
+    assert "broken.ipynb" in err and "not valid JSON" in err
+
+
+def test_grade_an_unknown_or_unnamed_exercise_is_exit_2_naming_the_file(tmp_path, capsys):
+    nb = read_notebook(SOLUTION)
+    nb["metadata"]["bpkit"] = {"exercise": "00_no_such_exercise"}
+    path = _write(tmp_path / "unknown.ipynb", nb)
+    assert main(["grade", str(path)]) == 2
+    assert "00_no_such_exercise" in capsys.readouterr().err
+    del nb["metadata"]["bpkit"]
+    path = _write(tmp_path / "unnamed.ipynb", nb)
+    assert main(["grade", str(path), "--checks", CHECKS]) == 2
+    err = capsys.readouterr().err
+    assert "unnamed.ipynb" in err and "--exercise" in err
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--timeout", "0"], "--timeout"),
+        (["--jobs", "0"], "--jobs"),
+        (["--checks", "no_such_checks.py"], "no_such_checks.py"),
+        (["--checks", "no_such_module_xyz"], "no_such_module_xyz"),
+    ],
+)
+def test_grade_bad_options_are_exit_2(extra, words, capsys):
+    assert main(["grade", str(SOLUTION), *extra]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_grade_an_empty_folder_is_exit_2(tmp_path, capsys):
+    assert main(["grade", str(tmp_path)]) == 2
+    assert "no notebooks" in capsys.readouterr().err
