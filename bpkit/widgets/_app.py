@@ -1,0 +1,86 @@
+"""The base of bpkit's widget apps: controls, plain state, and a figure redrawn on change.
+
+A widget app keeps everything a test needs in plain attributes: the ipywidgets controls
+(set ``app.some_slider.value = ...`` or call ``app.some_button.click()``), the state computed
+from them (``app.state``, a plain object), and the matplotlib ``Figure`` it draws
+(``app.figure``), so pytest can drive it without a browser or a kernel.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["WidgetApp"]
+
+
+class WidgetApp:
+    """Controls plus a figure, recomputed and redrawn whenever a control's value changes.
+
+    Subclasses create their controls, call ``super().__init__(controls, ...)`` and implement
+    ``update()`` (compute ``self.state`` from the controls; no drawing) and ``draw(figure)``
+    (draw ``self.state`` into the cleared figure). ``refresh()`` runs both and shows the
+    figure in ``self.output``. ``redraws`` counts the redraws (tests and benchmarks use it).
+    """
+
+    def __init__(
+        self,
+        controls: Sequence[Any],
+        *,
+        figsize: tuple[float, float] = (9.0, 4.0),
+        rows: Sequence[Sequence[Any]] | None = None,
+        footer: Sequence[Any] = (),
+        auto_refresh: bool = True,
+        dpi: int = 80,
+    ) -> None:
+        import ipywidgets as widgets
+        from matplotlib.figure import Figure
+
+        self.controls = list(controls)
+        self.figure = Figure(figsize=figsize, layout="constrained")
+        self.image = widgets.Image(format="png")
+        self.message = widgets.HTML(value="")
+        self.redraws = 0
+        self.dpi = dpi
+        layout_rows = rows if rows is not None else [self.controls]
+        self.box = widgets.VBox(
+            [widgets.HBox(list(row)) for row in layout_rows]
+            + [self.image, self.message, *footer]
+        )
+        for control in self.controls:
+            if hasattr(control, "value"):
+                control.observe(self._on_change, names="value")
+        if auto_refresh:
+            self.refresh()
+
+    # -- to implement -------------------------------------------------------------------
+    def update(self) -> None:
+        """Compute ``self.state`` from the controls (no drawing)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update")
+
+    def draw(self, figure: Any) -> None:
+        """Draw ``self.state`` into ``figure`` (already cleared)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement draw")
+
+    # -- machinery ------------------------------------------------------------------------
+    def _on_change(self, change: dict) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the state and redraw the figure."""
+        self.update()
+        self.figure.clear()
+        self.draw(self.figure)
+        self.redraws += 1
+        self._show()
+
+    def _show(self) -> None:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.dpi)
+        self.image.value = buffer.getvalue()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.box)
