@@ -257,6 +257,15 @@ def _param_summary(module: Module) -> str:
     return f"  # {n:,} parameters" if n else ""
 
 
+def _reused_layer_error(layer: Module, problem: str) -> ValueError:
+    # A layer caches its last forward for backward: used twice, one use's cache is lost and
+    # the gradient comes out silently wrong.
+    return ValueError(
+        f"{problem}; a layer caches its last forward pass for backward, so each position "
+        f"needs its own layer (create another {type(layer).__name__}(...))"
+    )
+
+
 class Sequential(Module):
     """Layers applied one after another; backward runs them in reverse.
 
@@ -270,6 +279,11 @@ class Sequential(Module):
                 raise TypeError(
                     f"Sequential argument {i} must be a Module, got {type(layer).__name__}"
                 )
+            for j in range(i):
+                if layers[j] is layer:
+                    raise _reused_layer_error(
+                        layer, f"Sequential arguments {j} and {i} are the same layer object"
+                    )
         self.layers: list[Module] = list(layers)
 
     def named_children(self) -> list[tuple[str, Module]]:
@@ -289,6 +303,8 @@ class Sequential(Module):
         """Add a layer at the end; returns ``self``."""
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.append needs a Module, got {type(layer).__name__}")
+        if any(existing is layer for existing in self.layers):
+            raise _reused_layer_error(layer, "Sequential.append got a layer already in it")
         self.layers.append(layer)
         return self
 

@@ -1,0 +1,231 @@
+"""Tests for bpkit.module: Parameter, Module discovery and state, Sequential."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bpkit as bp
+from bpkit.layers import BatchNorm1d, Dropout, Linear, ReLU
+from bpkit.module import Module, Parameter, Sequential
+
+
+class TwoBranch(Module):
+    """A hand-written module with a direct child, a list of children and its own parameter."""
+
+    def __init__(self) -> None:
+        self.scale = Parameter(np.ones(2), "scale")
+        self.first = Linear(3, 2, rng=0)
+        self.blocks = [Linear(2, 2, rng=1), BatchNorm1d(2)]
+
+    def forward(self, x):
+        x = self.first(x) * self.scale.data
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def mlp() -> Sequential:
+    rng = np.random.default_rng(0)
+    return Sequential(Linear(2, 4, rng=rng), ReLU(), BatchNorm1d(4), Linear(4, 3, rng=rng))
+
+
+# -- Parameter -----------------------------------------------------------------------------
+def test_parameter_copies_its_data_and_starts_with_zero_grad():
+    source = np.array([1.0, 2.0])
+    p = Parameter(source, "w")
+    source[0] = 99.0
+    assert p.data[0] == 1.0
+    assert p.grad.shape == p.shape == (2,) and p.grad.dtype == p.dtype == np.float64
+    assert not p.grad.any() and p.size == 2
+    assert repr(p) == "Parameter(w, shape=(2,), dtype=float64)"
+
+
+def test_parameter_refuses_integer_data():
+    with pytest.raises(TypeError, match=r"Parameter 'w' needs a floating-point array.*int64"):
+        Parameter(np.arange(3), "w")
+
+
+def test_parameter_zero_grad_and_astype_keep_the_arrays_consistent():
+    p = Parameter(np.ones(3))
+    grad = p.grad
+    grad += 5
+    p.zero_grad()
+    assert p.grad is grad and not grad.any()
+    assert p.astype(np.float32) is p
+    assert p.data.dtype == p.grad.dtype == np.float32
+
+
+# -- discovery and naming ------------------------------------------------------------------
+def test_parameters_are_found_in_assignment_order_with_dotted_names():
+    model = TwoBranch()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["scale", "first.weight", "first.bias", "blocks.0.weight", "blocks.0.bias",
+                     "blocks.1.weight", "blocks.1.bias"]
+    assert [p for _, p in model.named_parameters()] == model.parameters()
+    assert [name for name, _ in model.named_buffers()] == ["blocks.1.running_mean",
+                                                           "blocks.1.running_var"]
+    assert [name for name, _ in model.named_modules()] == ["", "first", "blocks.0", "blocks.1"]
+    assert model.children() == [model.first, *model.blocks]
+    assert model.num_parameters() == 2 + 8 + 6 + 4
+
+
+def test_sequential_names_its_layers_by_position_like_pytorch():
+    model = mlp()
+    assert [name for name, _ in model.named_parameters()] == [
+        "0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight",
+                                        "3.bias", "2.running_mean", "2.running_var"]
+
+
+def test_sequential_indexing_len_iteration_slicing_and_append():
+    model = mlp()
+    layers = list(model)
+    assert len(model) == 4 and model[0] is layers[0] and model[-1] is layers[3]
+    head = model[:2]
+    assert isinstance(head, Sequential) and list(head) == layers[:2]
+    x = np.ones((3, 2))
+    np.testing.assert_array_equal(head(x), layers[1](layers[0](x)))
+    assert model.append(ReLU()) is model and len(model) == 5
+    with pytest.raises(TypeError, match="Sequential.append needs a Module, got ufunc"):
+        model.append(np.tanh)
+
+
+def test_sequential_refuses_non_modules():
+    with pytest.raises(TypeError, match="Sequential argument 1 must be a Module, got list"):
+        Sequential(ReLU(), [ReLU()])
+
+
+def test_sequential_refuses_the_same_layer_object_twice():
+    # Each layer caches one forward pass, so a reused ReLU would get a silently wrong gradient.
+    act = ReLU()
+    with pytest.raises(ValueError, match=r"arguments 1 and 3 are the same layer object.*"
+                                         r"create another ReLU"):
+        Sequential(Linear(2, 2, rng=0), act, Linear(2, 2, rng=1), act)
+    model = Sequential(act)
+    with pytest.raises(ValueError, match="append got a layer already in it"):
+        model.append(act)
+    assert len(model) == 1
+
+
+def test_sequential_forward_and_backward_chain_the_layers():
+    model = mlp()
+    x = np.random.default_rng(1).normal(size=(5, 2))
+    out = model(x)
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h)
+    np.testing.assert_allclose(out, h)
+    g = np.ones_like(out)
+    dx = model.backward(g)
+    for layer in reversed(model.layers):
+        g = layer.backward(g)
+    np.testing.assert_allclose(dx, g)
+
+
+def test_bare_module_has_no_forward_or_backward():
+    with pytest.raises(NotImplementedError, match="Module does not implement forward"):
+        Module()(np.ones(2))
+    with pytest.raises(NotImplementedError, match="does not implement backward"):
+        Module().backward(np.ones(2))
+
+
+# -- state ---------------------------------------------------------------------------------
+def test_zero_grad_clears_every_parameter_gradient():
+    model = mlp()
+    model.backward(np.ones_like(model(np.ones((4, 2)) + np.arange(4)[:, None])))
+    assert any(p.grad.any() for p in model.parameters())
+    model.zero_grad()
+    assert not any(p.grad.any() for p in model.parameters())
+
+
+def test_train_and_eval_switch_every_sub_module():
+    model = Sequential(Linear(2, 2, rng=0), Dropout(0.5, rng=0), Sequential(BatchNorm1d(2)))
+    assert model.eval() is model
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+    model.train(False)
+    assert not model[2][0].training
+
+
+def test_astype_converts_parameters_gradients_and_buffers():
+    model = mlp()
+    assert model.dtype == np.float64
+    assert model.astype(np.float32) is model
+    assert model.dtype == np.float32
+    for p in model.parameters():
+        assert p.data.dtype == p.grad.dtype == np.float32
+    for _, b in model.named_buffers():
+        assert b.dtype == np.float32
+    assert Sequential(ReLU()).dtype is None
+    with pytest.raises(TypeError, match="Sequential.astype needs a floating dtype, got int32"):
+        model.astype(np.int32)
+
+
+def test_state_dict_holds_copies_and_round_trips():
+    model = mlp()
+    model(np.random.default_rng(0).normal(size=(6, 2)))  # move the running statistics
+    state = model.state_dict()
+    state["0.weight"][...] = 0.0
+    assert model[0].weight.data.any()
+    state = model.state_dict()
+    other = Sequential(Linear(2, 4, rng=5), ReLU(), BatchNorm1d(4), Linear(4, 3, rng=6))
+    other.load_state_dict(state)
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, state[key], err_msg=key)
+    x = np.ones((2, 2))
+    np.testing.assert_array_equal(other.eval()(x), model.eval()(x))
+
+
+def test_load_state_dict_keeps_the_model_dtype():
+    model = mlp().astype(np.float32)
+    model.load_state_dict(mlp().state_dict())
+    assert all(v.dtype == np.float32 for v in model.state_dict().values())
+
+
+def test_load_state_dict_reports_missing_and_unexpected_keys_and_changes_nothing():
+    model = mlp()
+    before = model.state_dict()
+    state = model.state_dict()
+    del state["3.bias"]
+    state["9.weight"] = np.zeros(2)
+    with pytest.raises(KeyError, match=r"missing \['3.bias'\]; unexpected \['9.weight'\]"):
+        model.load_state_dict(state)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_load_state_dict_reports_shape_and_dtype_errors_before_writing_anything():
+    model = mlp()
+    before = model.state_dict()
+    state = {key: value + 1 for key, value in before.items()}
+    state["3.weight"] = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"cannot load '3.weight' into Sequential: the model "
+                                         r"has shape \(3, 4\), the saved array has shape "
+                                         r"\(4, 3\)"):
+        model.load_state_dict(state)
+    state["3.weight"] = np.full((3, 4), "x")
+    with pytest.raises(TypeError, match="cannot load '3.weight'.*not numeric"):
+        model.load_state_dict(state)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+# -- display -------------------------------------------------------------------------------
+def test_repr_lists_layers_with_their_shapes_and_the_parameter_count():
+    text = repr(mlp())
+    assert text == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=4, bias=True)\n"
+        "  (1): ReLU()\n"
+        "  (2): BatchNorm1d(4, eps=1e-05, momentum=0.1)\n"
+        "  (3): Linear(in_features=4, out_features=3, bias=True)\n"
+        ")  # 35 parameters"
+    )
+    nested = repr(Sequential(Sequential(ReLU())))
+    assert nested == "Sequential(\n  (0): Sequential(\n    (0): ReLU()\n  )\n)"
+
+
+def test_module_names_are_exported():
+    assert bp.Module is Module and bp.Parameter is Parameter and bp.Sequential is Sequential
