@@ -4,30 +4,137 @@ Importing bpkit imports NumPy only; matplotlib, ipywidgets and torch are importe
 plot, a widget or a cross-check needs them.
 """
 
-# Each block below is owned by one module; keep the names in a block sorted.
-# [module]
+from bpkit import data, gradcheck, init, optim, plot, scalar
+from bpkit.data import (
+    Standardizer,
+    batches,
+    load_digits,
+    load_mnist,
+    make_blobs,
+    make_checkerboard,
+    make_circles,
+    make_moons,
+    make_sine,
+    make_spiral,
+    make_xor,
+    one_hot,
+    train_test_split,
+)
+from bpkit.diagnostics import Monitor
+from bpkit.gradcheck import check_loss, check_model, check_module, numerical_gradient, rel_error
+from bpkit.layers import (
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from bpkit.losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HingeLoss,
+    Loss,
+    MSELoss,
+    log_softmax,
+    softmax,
+)
 from bpkit.module import Module, Parameter, Sequential
-# [/module]
-# [layers]
-from bpkit.layers import Linear
-# [/layers]
-# [losses]
-# [/losses]
-# [optim]
-# [/optim]
-# [saving]
-# [/saving]
-# [gradcheck]
-# [/gradcheck]
-# [scalar]
-# [/scalar]
-# [data]
-# [/data]
-# [train]
-# [/train]
-# [diagnostics]
-# [/diagnostics]
-# [plot]
-# [/plot]
+from bpkit.saving import load, save
+from bpkit.scalar import (
+    BackwardStep,
+    ScalarLayer,
+    ScalarMLP,
+    ScalarNeuron,
+    Value,
+    backward_steps,
+    topological_order,
+)
+from bpkit.train import (
+    Callback,
+    EarlyStopping,
+    History,
+    LivePlot,
+    TrainingDiverged,
+    accuracy,
+    evaluate,
+    fit,
+    predict,
+    predict_proba,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GELU",
+    "BCEWithLogitsLoss",
+    "BackwardStep",
+    "BatchNorm1d",
+    "Callback",
+    "CrossEntropyLoss",
+    "Dropout",
+    "EarlyStopping",
+    "Flatten",
+    "HingeLoss",
+    "History",
+    "Identity",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LivePlot",
+    "Loss",
+    "MSELoss",
+    "Module",
+    "Monitor",
+    "Parameter",
+    "ReLU",
+    "ScalarLayer",
+    "ScalarMLP",
+    "ScalarNeuron",
+    "Sequential",
+    "Sigmoid",
+    "Standardizer",
+    "Tanh",
+    "TrainingDiverged",
+    "Value",
+    "__version__",
+    "accuracy",
+    "backward_steps",
+    "batches",
+    "check_loss",
+    "check_model",
+    "check_module",
+    "data",
+    "evaluate",
+    "fit",
+    "gradcheck",
+    "init",
+    "load",
+    "load_digits",
+    "load_mnist",
+    "log_softmax",
+    "make_blobs",
+    "make_checkerboard",
+    "make_circles",
+    "make_moons",
+    "make_sine",
+    "make_spiral",
+    "make_xor",
+    "numerical_gradient",
+    "one_hot",
+    "optim",
+    "plot",
+    "predict",
+    "predict_proba",
+    "rel_error",
+    "save",
+    "scalar",
+    "softmax",
+    "topological_order",
+    "train_test_split",
+]
