@@ -470,8 +470,9 @@ def gradcheck_feedback(report: Any, what: str = "the gradients") -> Feedback:
     if failing:
         worst = failing[0]
         at = "" if worst.worst_index is None else f" at {tuple(worst.worst_index)}"
-        expected = f"d/d{worst.name}{at} = {worst.numerical_value:.6g} (numerical)"
-        got = f"{worst.analytic_value:.6g} (relative error {worst.max_rel_error:.2g})"
+        if worst.worst_index is not None:  # None: no gradient or a wrong shape (no numbers)
+            expected = f"d/d{worst.name}{at} = {worst.numerical_value:.6g} (numerical)"
+            got = f"{worst.analytic_value:.6g} (relative error {worst.max_rel_error:.2g})"
         names = ", ".join(f"'{e.name}'" for e in failing)
         message = f"{what}: the gradient of {names} does not match the numerical gradient"
     else:

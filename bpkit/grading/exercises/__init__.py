@@ -3,10 +3,14 @@
 ``MODULES`` maps an exercise id (the ``metadata["bpkit"]["exercise"]`` of its notebook) to
 the module that registers its checks with ``bpkit.grading.register_check``. The module is
 imported the first time the exercise's checks are asked for. To add an exercise, write
-``bpkit/grading/exercises/<NN_slug>.py`` and add a line here, e.g.
-``"03_linear_layer": "bpkit.grading.exercises.03_linear_layer"``.
+``bpkit/grading/exercises/ex<NN_slug>.py`` (a module name cannot start with a digit) and add
+a line here, e.g. ``"03_linear_layer": "bpkit.grading.exercises.ex03_linear_layer"``.
 """
 
 __all__ = ["MODULES"]
 
-MODULES: dict[str, str] = {}
+MODULES: dict[str, str] = {
+    "01_chain_rule": "bpkit.grading.exercises.ex01_chain_rule",
+    "02_value_backward": "bpkit.grading.exercises.ex02_value_backward",
+    "03_linear_layer": "bpkit.grading.exercises.ex03_linear_layer",
+}

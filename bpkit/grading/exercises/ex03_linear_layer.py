@@ -1,0 +1,332 @@
+"""Checks of exercise ``03_linear_layer``: ``forward`` and ``backward`` of a learner's Linear.
+
+The learner's ``Linear`` subclasses ``bpkit.Module`` and keeps bpkit's contract: ``weight``
+of shape (out, in) and ``bias`` of shape (out,), both ``bpkit.Parameter``;
+``forward(x)`` returns x W^T + b; ``backward(dy)`` adds dW = dy^T x and db = sum_n dy[n]
+into the parameters' ``.grad`` (``+=``) and returns dx = dy W. Each part is checked on a
+square layer (where a transposed gradient has the right shape and shows in its values) and
+on non-square ones (where it shows as a shape error, explained in words), and the whole
+layer with ``bpkit.check_module`` on several shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bpkit.gradcheck import check_module
+from bpkit.grading.feedback import (
+    CheckFailed,
+    Feedback,
+    compare,
+    gradcheck_feedback,
+    short_exception,
+)
+from bpkit.grading.registry import register_check
+from bpkit.layers import Linear as BpkitLinear
+from bpkit.module import Module, Parameter
+
+__all__ = ["CASES", "GRADCHECK_CASES"]
+
+EXERCISE = "03_linear_layer"
+
+#: (N, in_features, out_features) of the layers the parts are checked on: square first.
+CASES = ((4, 3, 3), (5, 3, 2), (1, 4, 6), (7, 2, 5))
+#: shapes checked with ``bpkit.check_module``.
+GRADCHECK_CASES = ((3, 4, 2), (1, 3, 3), (6, 2, 5))
+
+
+def _layer_class(ns: dict[str, Any]) -> type:
+    """The learner's class, refused when it is bpkit's own Linear or not a Module."""
+    cls = ns["Linear"]
+    if cls is BpkitLinear or (isinstance(cls, type) and issubclass(cls, BpkitLinear)):
+        raise CheckFailed(Feedback.fail(
+            "`Linear` is bpkit's own layer (bp.Linear), not yours",
+            why=["write your own class Linear(bp.Module) with forward and backward; do not "
+                 "import, assign or subclass bp.Linear"],
+        ))
+    if not isinstance(cls, type) or not issubclass(cls, Module):
+        raise CheckFailed(Feedback.fail(
+            "`Linear` must be a class that subclasses bp.Module",
+            got=type(cls).__name__ if not isinstance(cls, type) else cls.__name__,
+            why=["keep the class statement given: class Linear(bp.Module):"],
+        ))
+    return cls
+
+
+def _setup(ns: dict[str, Any], n: int, fin: int, fout: int, seed: int
+           ) -> tuple[Module, np.ndarray, np.ndarray]:
+    """A learner's layer with known weights, an input x (n, fin) and an upstream dy (n, fout)."""
+    cls = _layer_class(ns)
+    layer = cls(fin, fout)
+    for name, shape in (("weight", (fout, fin)), ("bias", (fout,))):
+        p = getattr(layer, name, None)
+        if not isinstance(p, Parameter):
+            raise CheckFailed(Feedback.fail(
+                f"Linear({fin}, {fout}) has no Parameter `{name}`",
+                why=[f"__init__ must keep self.{name} = bp.Parameter(...) (as given)"],
+            ))
+        if p.data.shape != shape:
+            raise CheckFailed(Feedback.fail(
+                f"Linear({fin}, {fout}).{name} has shape {p.data.shape}",
+                expected=str(shape),
+                got=str(p.data.shape),
+                why=[f"{name} must have shape {'(out, in)' if name == 'weight' else '(out,)'}, "
+                     "like bp.Linear and PyTorch"],
+            ))
+    rng = np.random.default_rng(seed)
+    layer.weight.data = rng.standard_normal((fout, fin))
+    layer.weight.grad = np.zeros((fout, fin))
+    layer.bias.data = rng.standard_normal(fout)
+    layer.bias.grad = np.zeros(fout)
+    x = rng.standard_normal((n, fin))
+    dy = rng.standard_normal((n, fout))
+    return layer, x, dy
+
+
+def _shape(text: str) -> str:
+    return text.replace(" ", "")
+
+
+def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Feedback | None:
+    """A shape error in the learner's code, said in terms of the layer (None if not one)."""
+    if not isinstance(exc, ValueError):
+        return None
+    msg = _shape(str(exc))
+    got = short_exception(exc, [__file__])
+    head = f"{where} raised a shape error for x of shape ({n}, {fin}) in Linear({fin}, {fout})"
+    if "broadcast" in msg:
+        if f"({fout},)" in msg and f"({n},{fout})" in msg:
+            return Feedback.fail(head, got=got, why=[
+                f"the bias gradient was not summed over the batch: grad_output has shape "
+                f"(N, out) = ({n}, {fout}) but bias.grad has shape (out,) = ({fout},); add "
+                "grad_output.sum(axis=0)"])
+        if f"({fin},{fout})" in msg and f"({fout},{fin})" in msg:
+            return Feedback.fail(head, got=got, why=[
+                f"the weight gradient is transposed: it came out of shape (in, out) = "
+                f"({fin}, {fout}), but weight.grad has shape (out, in) = ({fout}, {fin}); "
+                "use dW = grad_output.T @ x"])
+        return Feedback.fail(head, got=got, why=[
+            "two arrays of different shapes were combined: x is (N, in), weight (out, in), "
+            "bias (out,), grad_output (N, out)"])
+    if "matmul" in msg or "notaligned" in msg or "mismatch" in msg:
+        if where == "forward":
+            why = (f"x @ W needs the inner sizes to agree: x is (N, in) = ({n}, {fin}) and the "
+                   f"weight is (out, in) = ({fout}, {fin}), so the product is x @ W.T")
+        else:
+            why = (f"a matrix product has mismatched shapes. With x (N, in) = ({n}, {fin}), "
+                   f"weight (out, in) = ({fout}, {fin}) and grad_output (N, out) = ({n}, "
+                   f"{fout}): dx = grad_output @ W is ({n}, {fin}) (not W.T), and dW = "
+                   f"grad_output.T @ x is ({fout}, {fin})")
+        return Feedback.fail(head, got=got, why=[why])
+    return None
+
+
+def _call(fn: Any, arg: np.ndarray, where: str, case: tuple[int, int, int]) -> Any:
+    """``fn(arg)``, with a shape error in it turned into a failing check that explains it."""
+    try:
+        return fn(arg)
+    except ValueError as exc:
+        explained = _explain(exc, where, *case)
+        if explained is None:
+            raise
+        raise CheckFailed(explained) from None
+
+
+def _unchanged(x_in: np.ndarray, x: np.ndarray, where: str) -> None:
+    if not np.array_equal(x_in, x):
+        raise CheckFailed(Feedback.fail(
+            f"{where} changed the input x in place (x of shape {x.shape})",
+            why=["input modified in place: an operation such as x -= ... or x[...] = ... "
+                 "overwrote the caller's array; compute into a new array instead"],
+        ))
+
+
+def _run_forward(layer: Module, x: np.ndarray, case: tuple[int, int, int]) -> np.ndarray:
+    x_in = x.copy()
+    out = _call(layer, x_in, "forward", case)
+    _unchanged(x_in, x, "forward")
+    return out
+
+
+def _run_backward(layer: Module, x: np.ndarray, dy: np.ndarray, case: tuple[int, int, int]
+                  ) -> Any:
+    x_in = x.copy()
+    _call(layer, x_in, "forward", case)
+    _unchanged(x_in, x, "forward")
+    dy_in = dy.copy()
+    dx = _call(layer.backward, dy_in, "backward", case)
+    _unchanged(x_in, x, "backward")
+    if not np.array_equal(dy_in, dy):
+        raise CheckFailed(Feedback.fail(
+            "backward changed grad_output in place",
+            why=["input modified in place: grad_output belongs to the layer above; compute "
+                 "new arrays from it instead of writing into it"],
+        ))
+    return dx
+
+
+def _close(a: Any, b: np.ndarray) -> bool:
+    a = np.asarray(a)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-8))
+
+
+# -- forward ------------------------------------------------------------------------------------
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="forward",
+    points=2,
+    requires=("Linear",),
+    hint="y = x @ W.T + b, with W = self.weight.data of shape (out, in); keep x for backward",
+)
+def forward(ns: dict[str, Any]) -> Feedback:
+    """forward(x) = x W^T + b on 4 shapes"""
+    for i, case in enumerate(CASES):
+        n, fin, fout = case
+        layer, x, _ = _setup(ns, n, fin, fout, seed=10 + i)
+        w, b = layer.weight.data, layer.bias.data
+        out = _run_forward(layer, x, case)
+        fb = compare(out, x @ w.T + b, name=f"forward(x) for x of shape {x.shape}")
+        if fb.passed:
+            continue
+        for wrong, meaning in (
+            (x @ w.T, "forgot to add the bias: y = x @ W.T + b"),
+            (x @ w + b, "used W where W.T is needed: the weight is (out, in), so y = x @ W.T + b"),
+            (x @ w.T - b, "the bias is subtracted: y = x @ W.T + b"),
+        ):
+            if _close(out, wrong):
+                fb.why = [meaning]
+                break
+        return fb
+    return Feedback.ok(f"right on {len(CASES)} shapes")
+
+
+# -- backward -----------------------------------------------------------------------------------
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="backward_input",
+    points=2,
+    requires=("Linear",),
+    hint="dx = grad_output @ W, shape (N, in); return it",
+)
+def backward_input(ns: dict[str, Any]) -> Feedback:
+    """backward(dy) returns dx = dy W"""
+    for i, case in enumerate(CASES):
+        n, fin, fout = case
+        layer, x, dy = _setup(ns, n, fin, fout, seed=20 + i)
+        w = layer.weight.data.copy()
+        dx = _run_backward(layer, x, dy, case)
+        if dx is None:
+            return Feedback.fail(
+                "backward returned None",
+                expected=f"dx of shape {x.shape}",
+                got="None",
+                why=["forgot to return dx: backward must end with `return grad_output @ W`, "
+                     "the gradient the layer below needs"],
+            )
+        fb = compare(dx, dy @ w, name=f"backward(dy) for x of shape {x.shape}", batch_size=n)
+        if fb.passed:
+            continue
+        for wrong, meaning in (
+            (dy @ w.T, "dx computed with W.T: dx = grad_output @ W (shape (N, out) @ (out, in) "
+                       "= (N, in))"),
+            (x, "returned the input x, not its gradient dx = grad_output @ W"),
+            (dy @ w / n, "divided by N inside the layer: the loss's gradient already holds "
+                         "the 1/N of the mean, so dx = grad_output @ W"),
+        ):
+            if _close(dx, wrong):
+                fb.why = [meaning]
+                break
+        return fb
+    return Feedback.ok(f"right on {len(CASES)} shapes")
+
+
+def _accumulates(ns: dict[str, Any], name: str, expected: Any) -> Feedback:
+    """Two backward passes without zero_grad add up: ``name``.grad doubles."""
+    for i, case in enumerate(CASES):
+        n, fin, fout = case
+        layer, x, dy = _setup(ns, n, fin, fout, seed=30 + i)
+        want = expected(x, dy)
+        _run_backward(layer, x, dy, case)
+        grad = getattr(layer, name).grad
+        what = f"{name}.grad after one backward (x of shape {x.shape})"
+        fb = compare(grad, want, name=what, batch_size=n)
+        if not fb.passed:
+            arr = np.asarray(grad) if grad is not None else None
+            if name == "bias" and arr is not None and arr.shape == (n, fout):
+                fb.why = [f"the bias gradient was not summed over the batch: it has one row per "
+                          f"example, shape (N, out) = {arr.shape}; use grad_output.sum(axis=0)"]
+            elif arr is not None and arr.shape == want.shape and _close(arr, want / n):
+                fb.why = [f"divided by N = {n} inside the layer: the loss's gradient already "
+                          "holds the 1/N of the mean; the layer must not average again"]
+            return fb
+        _run_backward(layer, x, dy, case)
+        grad = getattr(layer, name).grad
+        fb = compare(grad, 2 * want, name=f"{name}.grad after two backward calls",
+                     batch_size=n)
+        if not fb.passed:
+            if _close(grad, want):
+                fb.why = [f"overwrote {name}.grad instead of accumulating: use "
+                          f"self.{name}.grad += ..., not =, so that gradients from several "
+                          "backward calls (a layer used twice, several batches) add up"]
+            return fb
+    return Feedback.ok(f"right on {len(CASES)} shapes, accumulated with +=")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="weight_grad",
+    points=2,
+    requires=("Linear",),
+    hint="self.weight.grad += grad_output.T @ x, shape (out, in) like the weight",
+)
+def weight_grad(ns: dict[str, Any]) -> Feedback:
+    """backward adds dW = dy^T x into weight.grad"""
+    return _accumulates(ns, "weight", lambda x, dy: dy.T @ x)
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="bias_grad",
+    points=1,
+    requires=("Linear",),
+    hint="self.bias.grad += grad_output.sum(axis=0): every example adds its share",
+)
+def bias_grad(ns: dict[str, Any]) -> Feedback:
+    """backward adds db = sum over the batch of dy into bias.grad"""
+    return _accumulates(ns, "bias", lambda x, dy: dy.sum(axis=0))
+
+
+# -- the gradient checker ------------------------------------------------------------------------
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="gradcheck",
+    points=2,
+    requires=("Linear",),
+    hint="bp.check_module(layer, x) compares your backward with numerical gradients; read "
+    "its diagnoses",
+)
+def gradcheck(ns: dict[str, Any]) -> Feedback:
+    """bp.check_module passes on 3 shapes (input, weight and bias gradients)"""
+    for i, case in enumerate(GRADCHECK_CASES):
+        n, fin, fout = case
+        layer, x, _ = _setup(ns, n, fin, fout, seed=40 + i)
+        try:
+            report = check_module(layer, x, rng=i)
+        except ValueError as exc:
+            explained = _explain(exc, "the gradient check", n, fin, fout)
+            if explained is None:
+                raise
+            return explained
+        what = f"Linear({fin}, {fout}) on x of shape {x.shape}"
+        fb = gradcheck_feedback(report, what=what)
+        if not fb.passed:
+            return fb
+    return Feedback.ok(f"bp.check_module passes on {len(GRADCHECK_CASES)} shapes")
