@@ -25,7 +25,11 @@ from nbclient.exceptions import CellExecutionError
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop widget state, execution timestamps and volatile kernel metadata."""
     nb.metadata.pop("widgets", None)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     lang = nb.metadata.get("language_info", {})
     for key in ("version",):
         lang.pop(key, None)
