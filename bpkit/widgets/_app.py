@@ -80,7 +80,11 @@ class WidgetApp:
         self.figure.savefig(buffer, format="png", dpi=self.dpi)
         self.image.value = buffer.getvalue()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.box)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """Show the live widget in Jupyter, and a plain sentence where widgets cannot run."""
+        bundle = dict(self.box._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = (
+            f"{type(self).__name__}: an interactive widget. Run this notebook in JupyterLab "
+            "to use it."
+        )
+        return bundle
