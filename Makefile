@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: lab test install install-test bench clean
 
@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 lab: $(VENV)/.installed
-	$(BIN)/python -m jupyter lab notebooks/
+	$(BIN)/python -m jupyter lab notebooks/01_derivatives_and_the_chain_rule.ipynb
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
