@@ -1,0 +1,42 @@
+"""Interactive ipywidgets apps for the notebooks (imports ipywidgets and matplotlib).
+
+Each app keeps its state in plain attributes so tests can drive it without a browser:
+set a control's ``.value`` or ``.click()`` a button, then look at ``app.state`` and
+``app.figure``. Display one by making it the last expression of a cell.
+"""
+
+from bpkit.widgets._app import WidgetApp
+from bpkit.widgets.activations import ActivationExplorer
+from bpkit.widgets.depth_explorer import DepthExplorer
+from bpkit.widgets.derivative import DerivativeExplorer
+from bpkit.widgets.descent import DescentExplorer
+from bpkit.widgets.digit_browser import DigitBrowser
+from bpkit.widgets.exercise_chain_rule import ChainRuleExplorer
+from bpkit.widgets.exercise_linear_layer import LinearLayerTrainer
+from bpkit.widgets.exercise_value_backward import BackpropStepper
+from bpkit.widgets.gradcheck_explorer import GradcheckExplorer
+from bpkit.widgets.graph_stepper import GraphStepper
+from bpkit.widgets.mlp_trainer import MLPTrainer
+from bpkit.widgets.optimizer_race import OptimizerRace
+from bpkit.widgets.regularization import RegularizationExplorer
+from bpkit.widgets.shapes import ShapeExplorer
+from bpkit.widgets.side_by_side import SideBySide
+
+__all__ = [
+    "ActivationExplorer",
+    "BackpropStepper",
+    "ChainRuleExplorer",
+    "DepthExplorer",
+    "DerivativeExplorer",
+    "DescentExplorer",
+    "DigitBrowser",
+    "GradcheckExplorer",
+    "GraphStepper",
+    "LinearLayerTrainer",
+    "MLPTrainer",
+    "OptimizerRace",
+    "RegularizationExplorer",
+    "ShapeExplorer",
+    "SideBySide",
+    "WidgetApp",
+]
