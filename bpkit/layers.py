@@ -10,6 +10,7 @@ same dtype: ``model.astype(np.float32)``).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -19,10 +20,10 @@ from bpkit import _checks
 from bpkit.module import Module, Parameter
 
 __all__ = [
+    "GELU",
     "BatchNorm1d",
     "Dropout",
     "Flatten",
-    "GELU",
     "Identity",
     "LayerNorm",
     "LeakyReLU",
@@ -58,6 +59,17 @@ def _input(x: Any, where: Any) -> np.ndarray:
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
     return _checks.float_input(x, where())
+
+
+@functools.lru_cache(maxsize=32)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``n`` ones: ``_ones(N, dtype) @ dy`` sums ``dy`` over the batch.
+
+    One BLAS call, several times faster than ``dy.sum(axis=0)`` for narrow layers.
+    """
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _dtype_error(x: np.ndarray, reference: np.ndarray, where: str) -> TypeError:
@@ -153,7 +165,7 @@ class Linear(Module):
             raise _grad_error(self._where(), grad_output, shape)
         self.weight.grad += grad_output.T @ x
         if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=0)
+            self.bias.grad += _ones(x.shape[0], x.dtype) @ grad_output  # sum over the batch
         return grad_output @ self.weight.data
 
     def _clear_cache(self) -> None:

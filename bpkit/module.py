@@ -53,7 +53,7 @@ class Parameter:
 
     def zero_grad(self) -> None:
         """Set the gradient to zeros (in place, keeping shape and dtype)."""
-        self.grad[...] = 0
+        self.grad.fill(0)
 
     def astype(self, dtype: Any) -> Parameter:
         """Convert ``data`` and ``grad`` to ``dtype`` in place; returns ``self``."""
@@ -150,7 +150,7 @@ class Module:
     def zero_grad(self) -> None:
         """Set every parameter gradient to zero."""
         for p in self.parameters():
-            p.grad[...] = 0
+            p.grad.fill(0)
 
     def train(self, mode: bool = True) -> Module:
         """Switch this module and its sub-modules to training mode (or eval if ``mode`` is

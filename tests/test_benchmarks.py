@@ -1,0 +1,180 @@
+"""The engine benchmark compares like with like, and runs end to end (no timing here).
+
+``benchmarks/engine.py`` divides bpkit's step time by the references' in
+``benchmarks/_reference.py``; those ratios only mean something if every step computes the
+same thing: the same loss, the same input gradient and the same updated parameters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ["engine.py"]  # the benchmark scripts that take --quick
+
+
+def _load(name: str, file: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _load("_reference", "_reference.py")  # the name engine.py imports it by
+engine = _load("bpkit_benchmarks_engine", "engine.py")
+
+CONFIGS = {c.label(): c for c in engine.CONFIGS}
+
+
+def tolerance(config) -> dict:
+    return {"rtol": 2e-4, "atol": 1e-6} if config.dtype == np.float32 else {"rtol": 1e-9,
+                                                                              "atol": 1e-12}
+
+
+def bpkit_params(model) -> list[tuple[np.ndarray, np.ndarray]]:
+    linears = [layer for layer in model if hasattr(layer, "weight")]
+    return [(m.weight.data, m.bias.data) for m in linears]
+
+
+def assert_same_params(got, expected, tol) -> None:
+    assert len(got) == len(expected)
+    for (w, b), (w_ref, b_ref) in zip(got, expected, strict=True):
+        assert w.dtype == w_ref.dtype and b.dtype == b_ref.dtype
+        np.testing.assert_allclose(w, w_ref, **tol)
+        np.testing.assert_allclose(b, b_ref, **tol)
+
+
+def setup(config):
+    x, y = reference.make_data(config.sizes, config.batch, config.dtype)
+    params = reference.init_params(config.sizes, config.dtype)
+    return x, y, params
+
+
+# -- the hand-written NumPy step ------------------------------------------------------------
+@pytest.mark.parametrize("label", list(CONFIGS))
+def test_numpy_reference_matches_bpkit_step(label):
+    config = CONFIGS[label]
+    x, y, params = setup(config)
+    model = engine.bpkit_model(params, config.dtype)
+    step = engine.bpkit_step(model, x, y, engine.LR)
+    ref = [(w.copy(), b.copy()) for w, b in params]
+    tol = tolerance(config)
+    for _ in range(3):  # several steps: the update is applied and gradients do not pile up
+        loss, grad_x = step()
+        ref_loss, ref_grad_x = reference.numpy_step(ref, x, y, engine.LR)
+        assert isinstance(loss, float) and isinstance(ref_loss, float)
+        assert loss == pytest.approx(ref_loss, rel=tol["rtol"])
+        assert grad_x.shape == x.shape and grad_x.dtype == x.dtype == ref_grad_x.dtype
+        np.testing.assert_allclose(grad_x, ref_grad_x, **tol)
+        assert_same_params(bpkit_params(model), ref, tol)
+    # the parameters really moved: the step is not a no-op on either side
+    assert not np.allclose(ref[0][0], params[0][0], rtol=0, atol=0)
+
+
+def test_numpy_reference_is_plain_gradient_descent():
+    # Independent of bpkit: the gradient it uses is the numerical gradient of its loss.
+    config = engine.Config((3, 5, 4), 6, np.float64, wide=False)
+    x, y, params = setup(config)
+
+    def loss_of(ps):
+        copy = [(w.copy(), b.copy()) for w, b in ps]
+        return reference.numpy_step(copy, x, y, lr=1e-300)[0]
+
+    stepped = [(w.copy(), b.copy()) for w, b in params]
+    lr = 0.5
+    reference.numpy_step(stepped, x, y, lr)
+    h = 1e-6
+    for (w, _), (w_new, _) in zip(params, stepped, strict=True):
+        numerical = np.zeros_like(w)
+        for idx in np.ndindex(w.shape):
+            old = w[idx]
+            w[idx] = old + h
+            up = loss_of(params)
+            w[idx] = old - h
+            down = loss_of(params)
+            w[idx] = old
+            numerical[idx] = (up - down) / (2 * h)
+        np.testing.assert_allclose((w - w_new) / lr, numerical, rtol=1e-6, atol=1e-9)
+
+
+# -- the BLAS floor -------------------------------------------------------------------------
+@pytest.mark.parametrize("label", list(CONFIGS))
+def test_blas_floor_runs_exactly_the_products_of_a_step(label):
+    config = CONFIGS[label]
+    floor = reference.BlasFloor(config.sizes, config.batch, config.dtype)
+    n = config.batch
+    pairs = list(zip(config.sizes[:-1], config.sizes[1:], strict=True))
+    forward = [(n, fan_in, fan_out) for fan_in, fan_out in pairs]
+    backward = []
+    for fan_in, fan_out in reversed(pairs):
+        backward += [(fan_out, n, fan_in), (n, fan_out, fan_in)]  # dW = dz^T a, da = dz W
+    assert floor.products() == forward + backward
+    floor.step()
+    tol = tolerance(config)
+    for layer in floor.layers:
+        for array in layer.values():
+            assert array.dtype == config.dtype
+        np.testing.assert_allclose(layer["z"], layer["a"] @ layer["w"].T, **tol)
+        np.testing.assert_allclose(layer["dw"], layer["dz"].T @ layer["a"], **tol)
+        np.testing.assert_allclose(layer["da"], layer["dz"] @ layer["w"], **tol)
+
+
+# -- PyTorch ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("label", list(CONFIGS))
+def test_torch_reference_matches_bpkit_step(label):
+    pytest.importorskip("torch", reason="PyTorch not installed: cross-check skipped")
+    config = CONFIGS[label]
+    x, y, params = setup(config)
+    model = engine.bpkit_model(params, config.dtype)
+    step = engine.bpkit_step(model, x, y, engine.LR)
+    torch_step = reference.TorchStep(params, x, y, engine.LR)
+    tol = tolerance(config)
+    for _ in range(2):
+        loss, grad_x = step()
+        t_loss, t_grad_x = torch_step.step()
+        assert loss == pytest.approx(t_loss, rel=tol["rtol"])
+        assert t_grad_x is not None, "PyTorch did not compute the input gradient"
+        np.testing.assert_allclose(grad_x, t_grad_x.numpy(), **tol)
+        assert_same_params(bpkit_params(model), torch_step.params(), tol)
+
+
+# -- the report -----------------------------------------------------------------------------
+def test_table_marks_targets():
+    wide, small = engine.CONFIGS[0], engine.CONFIGS[2]
+    results = [
+        (wide, 1, {"bpkit": 1.10, "floor": 1.0, "numpy": 1.2, "torch": 1.5}),  # at the limit
+        (wide, 2, {"bpkit": 1.30, "floor": 1.0, "numpy": 1.2, "torch": 1.3}),  # both missed
+        (small, 1, {"bpkit": 1.0, "floor": 0.2, "numpy": 0.9, "torch": 2.0}),
+    ]
+    text, passed, missed = engine.table(results)
+    rows = text.splitlines()[2:]
+    assert "1.10 PASS" in rows[0] and "0.73 PASS" in rows[0]
+    assert "1.30 MISS" in rows[1] and "1.00 MISS" in rows[1]  # torch must be strictly slower
+    assert "1.11 PASS" in rows[2] and "0.50 PASS" in rows[2]
+    assert (passed, missed) == (4, 2)
+    # without PyTorch its column says so and no target is marked
+    text, passed, missed = engine.table([(small, 1, {"bpkit": 1.0, "floor": 0.2,
+                                                     "numpy": 0.8})])
+    assert "n/a" in text and (passed, missed) == (0, 1)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_runs_quick(script, tmp_path):
+    out_file = tmp_path / "table.md"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--markdown", str(out_file)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Machine:" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 784") or
+            line.startswith("| 2-")]
+    assert len(rows) == 2 * len(engine.CONFIGS)  # every configuration, 1 and 2 threads
+    assert out_file.read_text(encoding="utf-8").strip() == proc.stdout.strip()
