@@ -29,6 +29,17 @@ def float_input(x: Any, where: str, what: str = "input") -> np.ndarray:
     return x
 
 
+def as_rng(rng: Any, where: str) -> np.random.Generator:
+    """``rng`` as a Generator: as is, an int as a seed, ``None`` a fresh unseeded one."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{where}: rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+
+
 def shape_error(where: str, expected: str, got: tuple[int, ...], what: str = "input") -> ValueError:
     """A ValueError of the form ``<where> expected input of shape <expected>, got <got>``."""
     return ValueError(f"{where} expected {what} of shape {expected}, got {tuple(got)}")

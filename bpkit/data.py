@@ -38,17 +38,6 @@ __all__ = [
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _as_rng(rng: Any, where: str) -> np.random.Generator:
-    """Accept a Generator or an int seed; ``None`` gives a fresh, unseeded generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{where}: rng must be a numpy.random.Generator or an int seed, got {rng!r}")
-
-
 def _split_counts(n: int, k: int) -> list[int]:
     """``n`` items over ``k`` groups as evenly as possible (the first groups get the rest)."""
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -85,7 +74,7 @@ def make_moons(
     when ``n_samples`` is odd.
     """
     n, noise = _maker_args(n_samples, noise, "make_moons")
-    rng = _as_rng(rng, "make_moons")
+    rng = _checks.as_rng(rng, "make_moons")
     n0, n1 = _split_counts(n, 2)
     t0, t1 = np.linspace(0.0, np.pi, n0), np.linspace(0.0, np.pi, n1)
     X = np.concatenate(
@@ -113,7 +102,7 @@ def make_circles(
     where = "make_circles"
     n, noise = _maker_args(n_samples, noise, where)
     factor = _checks.in_unit_interval(factor, "factor", where)
-    rng = _as_rng(rng, where)
+    rng = _checks.as_rng(rng, where)
     n0, n1 = _split_counts(n, 2)
     t0 = np.linspace(0.0, 2 * np.pi, n0, endpoint=False)
     t1 = np.linspace(0.0, 2 * np.pi, n1, endpoint=False)
@@ -151,7 +140,7 @@ def make_spiral(
             f"{where}: n_samples ({n}) must be at least n_classes ({k}) so every class has "
             "a point"
         )
-    rng = _as_rng(rng, where)
+    rng = _checks.as_rng(rng, where)
     parts, labels = [], []
     for cls, m in enumerate(_split_counts(n, k)):
         r = np.linspace(0.0, 1.0, m)
@@ -173,7 +162,7 @@ def make_xor(
     N(0, noise^2) is added to each coordinate (so noise blurs the boundary).
     """
     n, noise = _maker_args(n_samples, noise, "make_xor")
-    rng = _as_rng(rng, "make_xor")
+    rng = _checks.as_rng(rng, "make_xor")
     X = rng.uniform(-1.0, 1.0, size=(n, 2))
     y = (X[:, 0] > 0) ^ (X[:, 1] > 0)
     return _finish(X, y, noise, rng)
@@ -213,7 +202,7 @@ def make_blobs(
         k = len(points)
     if n < k:
         raise ValueError(f"{where}: n_samples ({n}) must be at least the number of centres ({k})")
-    rng = _as_rng(rng, where)
+    rng = _checks.as_rng(rng, where)
     y = np.repeat(np.arange(k), _split_counts(n, k))
     return _finish(points[y], y, noise, rng)
 
@@ -236,7 +225,7 @@ def make_checkerboard(
     where = "make_checkerboard"
     n, noise = _maker_args(n_samples, noise, where)
     tiles = _checks.positive_int(n_tiles, "n_tiles", where)
-    rng = _as_rng(rng, where)
+    rng = _checks.as_rng(rng, where)
     X = rng.uniform(-1.0, 1.0, size=(n, 2))
     cell = np.minimum(np.floor((X + 1.0) / 2.0 * tiles), tiles - 1).astype(np.int64)
     y = (cell[:, 0] + cell[:, 1]) % 2
@@ -255,7 +244,7 @@ def make_sine(
     y = sin(x) + N(0, noise^2).
     """
     n, noise = _maker_args(n_samples, noise, "make_sine")
-    rng = _as_rng(rng, "make_sine")
+    rng = _checks.as_rng(rng, "make_sine")
     x = np.sort(rng.uniform(-np.pi, np.pi, size=n))
     y = np.sin(x) + noise * rng.standard_normal(n)
     return x.reshape(n, 1), y.reshape(n, 1)
@@ -441,7 +430,7 @@ def train_test_split(
             f"{where}: test_size={test_size!r} leaves {n_test} of {n} rows for testing; both "
             "parts need at least one row"
         )
-    rng = _as_rng(rng, where)
+    rng = _checks.as_rng(rng, where)
     if stratify:
         if y.ndim != 1 or y.dtype.kind not in "iub":
             raise ValueError(
@@ -476,7 +465,7 @@ def batches(
     where = "batches"
     X, y = _paired(X, y, where)
     size = _checks.positive_int(batch_size, "batch_size", where)
-    order = _as_rng(rng, where).permutation(len(X)) if shuffle else None
+    order = _checks.as_rng(rng, where).permutation(len(X)) if shuffle else None
     return _batch_iter(X, y, size, order)
 
 

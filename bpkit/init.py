@@ -43,17 +43,6 @@ T = TypeVar("T", Parameter, np.ndarray)
 _NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 
-def _rng(rng: Any, where: str) -> np.random.Generator:
-    """Accept a Generator or an int seed; ``None`` gives a fresh, unseeded generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{where}: rng must be a numpy.random.Generator or an int seed, got {rng!r}")
-
-
 def _array(tensor: Any, where: str) -> np.ndarray:
     """The array to fill: ``tensor.data`` for a Parameter, else a writeable float ndarray."""
     array = tensor.data if isinstance(tensor, Parameter) else tensor
@@ -130,7 +119,7 @@ def xavier_uniform(tensor: T, gain: float = 1.0, *, rng: np.random.Generator | i
     if array.size:
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
         bound = math.sqrt(3.0) * std
-        array[...] = _rng(rng, "xavier_uniform").uniform(-bound, bound, size=array.shape)
+        array[...] = _checks.as_rng(rng, "xavier_uniform").uniform(-bound, bound, size=array.shape)
     return tensor
 
 
@@ -146,7 +135,7 @@ def xavier_normal(tensor: T, gain: float = 1.0, *, rng: np.random.Generator | in
     fan_in, fan_out = calculate_fan_in_and_fan_out(array)
     if array.size:
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-        array[...] = _rng(rng, "xavier_normal").normal(0.0, std, size=array.shape)
+        array[...] = _checks.as_rng(rng, "xavier_normal").normal(0.0, std, size=array.shape)
     return tensor
 
 
@@ -172,7 +161,7 @@ def kaiming_uniform(
     gain = _gain(nonlinearity, a, "kaiming_uniform")
     if array.size:
         bound = math.sqrt(3.0) * gain / math.sqrt(fan)
-        array[...] = _rng(rng, "kaiming_uniform").uniform(-bound, bound, size=array.shape)
+        array[...] = _checks.as_rng(rng, "kaiming_uniform").uniform(-bound, bound, size=array.shape)
     return tensor
 
 
@@ -198,7 +187,7 @@ def kaiming_normal(
     gain = _gain(nonlinearity, a, "kaiming_normal")
     if array.size:
         std = gain / math.sqrt(fan)
-        array[...] = _rng(rng, "kaiming_normal").normal(0.0, std, size=array.shape)
+        array[...] = _checks.as_rng(rng, "kaiming_normal").normal(0.0, std, size=array.shape)
     return tensor
 
 
@@ -214,7 +203,7 @@ def uniform(tensor: T, a: float = 0.0, b: float = 1.0, *,
     hi = _checks._number(b, "b", "uniform")
     if lo > hi:
         raise ValueError(f"uniform: needs a <= b, got a={a!r}, b={b!r}")
-    array[...] = _rng(rng, "uniform").uniform(lo, hi, size=array.shape)
+    array[...] = _checks.as_rng(rng, "uniform").uniform(lo, hi, size=array.shape)
     return tensor
 
 
@@ -228,7 +217,7 @@ def normal(tensor: T, mean: float = 0.0, std: float = 1.0, *,
     array = _array(tensor, "normal")
     mu = _checks._number(mean, "mean", "normal")
     sigma = _checks.non_negative(std, "std", "normal")
-    array[...] = _rng(rng, "normal").normal(mu, sigma, size=array.shape)
+    array[...] = _checks.as_rng(rng, "normal").normal(mu, sigma, size=array.shape)
     return tensor
 
 

@@ -35,17 +35,6 @@ __all__ = [
 
 
 # -- shared helpers ------------------------------------------------------------------------
-def _as_rng(rng: Any, where: str) -> np.random.Generator:
-    """Accept a Generator or an int seed; ``None`` gives a fresh, unseeded generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{where}: rng must be a numpy.random.Generator or an int seed, got {rng!r}")
-
-
 def _name(layer: Module) -> str:
     """How errors name a layer: its repr, e.g. ``LeakyReLU(negative_slope=0.01)``."""
     return f"{type(layer).__name__}({layer.extra_repr()})"
@@ -123,7 +112,7 @@ class Linear(Module):
         where = f"Linear(in_features={in_features!r}, out_features={out_features!r})"
         self.in_features = _checks.positive_int(in_features, "in_features", where)
         self.out_features = _checks.positive_int(out_features, "out_features", where)
-        rng = _as_rng(rng, where)
+        rng = _checks.as_rng(rng, where)
         bound = 1.0 / math.sqrt(self.in_features)
         w = rng.uniform(-bound, bound, size=(self.out_features, self.in_features))
         self.weight = Parameter(w.astype(dtype), "weight")
@@ -430,7 +419,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | int | None = None) -> None:
         self.p = _checks.in_unit_interval(p, "p", "Dropout")
-        self.rng = _as_rng(rng, f"Dropout(p={p!r})")
+        self.rng = _checks.as_rng(rng, f"Dropout(p={p!r})")
         self._shape: tuple[int, ...] | None = None
         self._mask: np.ndarray | None = None  # None: the last forward was the identity
 

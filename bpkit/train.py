@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from bpkit import _checks
-from bpkit.data import _as_rng, _paired, batches
+from bpkit._checks import as_rng
+from bpkit.data import _paired, batches
 from bpkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss
 from bpkit.module import Module, Parameter
 
@@ -430,7 +431,7 @@ def fit(
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
             raise TypeError(f"{where}: callbacks[{i}] must be a Callback, got {type(cb).__name__}")
-    rng = _as_rng(rng, where)
+    rng = as_rng(rng, where)
     n_batches = math.ceil(len(X) / batch_size)
     history = History()
     modes = _modes(model)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bpkit import init
-from bpkit.data import _as_rng
+from bpkit._checks import as_rng
 from bpkit.layers import BatchNorm1d, Linear, ReLU, Sigmoid, Tanh
 from bpkit.losses import CrossEntropyLoss
 from bpkit.module import Module, Parameter, Sequential
@@ -93,7 +93,7 @@ def make_deep_mlp(
 
     Every Linear weight (the head's too) is filled by ``init_fn(weight, rng)``; biases are 0.
     """
-    gen = _as_rng(rng, "make_deep_mlp")
+    gen = as_rng(rng, "make_deep_mlp")
     layers: list[Module] = []
     for _ in range(int(depth)):
         layers.append(Linear(width, width, rng=gen))

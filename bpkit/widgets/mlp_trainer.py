@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.data import _as_rng, make_moons, make_spiral, train_test_split
+from bpkit._checks import as_rng
+from bpkit.data import make_moons, make_spiral, train_test_split
 from bpkit.layers import Linear, ReLU
 from bpkit.losses import CrossEntropyLoss
 from bpkit.module import Module, Sequential
@@ -96,7 +97,7 @@ def make_mlp(
                              ("depth", depth, 0), ("out_features", out_features, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{where} expected {name} to be an integer >= {low}, got {value!r}")
-    gen = _as_rng(rng, where)
+    gen = as_rng(rng, where)
     layers: list[Module] = []
     n_in = int(in_features)
     for _ in range(int(depth)):

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.data import Standardizer, _as_rng, batches, load_digits, train_test_split
+from bpkit._checks import as_rng
+from bpkit.data import Standardizer, batches, load_digits, train_test_split
 from bpkit.layers import Dropout, Linear, ReLU
 from bpkit.losses import CrossEntropyLoss
 from bpkit.module import Sequential
@@ -80,7 +81,7 @@ def make_dropout_mlp(p: float = 0.0, *, hidden: int = HIDDEN,
     ``Linear(64, h), ReLU, Dropout(p), Linear(h, h), ReLU, Dropout(p), Linear(h, 10)``; the
     weights and the dropout masks are drawn from ``rng`` (p = 0 makes Dropout the identity).
     """
-    gen = _as_rng(rng, "make_dropout_mlp")
+    gen = as_rng(rng, "make_dropout_mlp")
     return Sequential(
         Linear(64, hidden, rng=gen), ReLU(), Dropout(p, rng=gen),
         Linear(hidden, hidden, rng=gen), ReLU(), Dropout(p, rng=gen),
@@ -122,7 +123,7 @@ def train_curves(
     evaluated in eval mode (dropout off). The losses are the plain cross-entropy, without
     the weight-decay penalty. The model is left in eval mode.
     """
-    gen = _as_rng(rng, "train_curves")
+    gen = as_rng(rng, "train_curves")
     loss_fn = CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     X_both = np.concatenate([X_train, X_val])
