@@ -152,7 +152,7 @@ class Linear(Module):
         shape = (x.shape[0], self.out_features)
         if getattr(grad_output, "shape", None) != shape:
             raise _grad_error(self._where(), grad_output, shape)
-        self.weight.grad += grad_output.T @ x
+        self.weight.add_matmul(grad_output.T, x)  # weight.grad += grad_output.T @ x
         if self.bias is not None:
             self.bias.grad += _ones(x.shape[0], x.dtype) @ grad_output  # sum over the batch
         return grad_output @ self.weight.data

@@ -135,7 +135,7 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero (in place; gradients are always arrays)."""
         for p in self.params:
-            p.grad.fill(0)
+            p.zero_grad()
 
     def step(self) -> None:
         """Update every ``p.data`` in place from ``p.grad``."""
