@@ -814,10 +814,10 @@ def _graph_values(root: Any) -> list[Any]:
 
 
 def _fmt(x: Any) -> str:
-    try:
-        return f"{float(x):.4f}"
-    except (TypeError, ValueError):
-        return str(x)
+    """A node's data or grad as drawn: a str as written, anything else with 4 decimals."""
+    if isinstance(x, str):
+        return x
+    return f"{float(x):.4f}"
 
 
 def _isotonic(t: np.ndarray) -> np.ndarray:
@@ -954,7 +954,8 @@ def draw_graph(
 
     Shape:
         any ``root`` with ``.data``, ``.grad``, ``.label``, ``.op`` ("" for leaves) and
-        ``.children``; at most ``max_nodes`` Values.
+        ``.children``; at most ``max_nodes`` Values. ``data`` and ``grad`` are numbers,
+        drawn with 4 decimals, or ``str``, drawn as written (a stepper shows "?" that way).
     """
     where = "draw_graph"
     if rankdir not in ("LR", "RL", "TB", "BT"):

@@ -71,29 +71,17 @@ class GraphStepperState:
     done: bool
 
 
-class _Text:
-    """Text that ``draw_graph`` shows as written (it has no float value to reformat)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-
 class _Node:
     """A drawing-only copy of a Value: label, data, op, children and a settable grad text."""
 
     __slots__ = ("label", "data", "op", "children", "grad")
 
-    def __init__(self, label: str, data: _Text, op: str, children: tuple[_Node, ...]) -> None:
+    def __init__(self, label: str, data: str, op: str, children: tuple[_Node, ...]) -> None:
         self.label = label
         self.data = data
         self.op = op
         self.children = children
-        self.grad: Any = _Text(UNKNOWN)
+        self.grad: str = UNKNOWN  # draw_graph draws a str as written
 
 
 def _names(order: list[Value]) -> dict[Value, str]:
@@ -141,7 +129,7 @@ class _Walk:
         self.shown: dict[Value, _Node] = {}
         for v in order:
             kids = tuple(self.shown[c] for c in v.children)
-            self.shown[v] = _Node(self.names[v], _Text(_fmt(v.data)), v.op, kids)
+            self.shown[v] = _Node(self.names[v], _fmt(v.data), v.op, kids)
         # a fixed width per grad text, so boxes keep their size (and the layout its shape)
         self.width = {
             v: max([len(UNKNOWN)] + [len(_fmt(g[v])) for g in self.grads if g[v] is not None])
@@ -166,7 +154,7 @@ class _Walk:
     def set_shown_grads(self, k: int) -> None:
         for v, g in self.grads[k].items():
             text = UNKNOWN if g is None else _fmt(g)
-            self.shown[v].grad = _Text(text.rjust(self.width[v]))
+            self.shown[v].grad = text.rjust(self.width[v])
 
 
 def _as_root(root: Value | Callable[[], Value], where: str) -> Value:
