@@ -27,8 +27,26 @@ from bpkit.grading.exercises.ex01_chain_rule import WRONG
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
-POINTS = {"01_chain_rule": 9, "02_value_backward": 13, "03_linear_layer": 9}
-NOTEBOOKS = sorted(POINTS)
+NOTEBOOKS = sorted(MODULES)
+
+
+def _readme_points() -> dict[str, int]:
+    """The points the README's exercise table promises, by exercise id."""
+    points = {}
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].strip("`") in MODULES and cells[2].isdigit():
+            points[cells[0].strip("`")] = int(cells[2])
+    return points
+
+
+POINTS = _readme_points()
+
+
+def test_every_exercise_has_a_solution_a_copy_and_a_readme_row_with_its_points():
+    assert sorted(p.stem for p in SOLUTIONS.glob("*.ipynb")) == NOTEBOOKS
+    assert sorted(p.stem for p in EXERCISES.glob("*.ipynb")) == NOTEBOOKS
+    assert POINTS == {ex: sum(c.points for c in checks_for(ex)) for ex in NOTEBOOKS}
 
 
 def _nb(folder: Path, exercise: str) -> dict:

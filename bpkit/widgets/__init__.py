@@ -11,8 +11,14 @@ from bpkit.widgets.depth_explorer import DepthExplorer
 from bpkit.widgets.derivative import DerivativeExplorer
 from bpkit.widgets.descent import DescentExplorer
 from bpkit.widgets.digit_browser import DigitBrowser
+from bpkit.widgets.exercise_activations import ActivationBackwardExplorer
+from bpkit.widgets.exercise_batchnorm import BatchNormTrainer
 from bpkit.widgets.exercise_chain_rule import ChainRuleExplorer
+from bpkit.widgets.exercise_dropout import DropoutLab
+from bpkit.widgets.exercise_gradient_checker import GradientCheckerLab
 from bpkit.widgets.exercise_linear_layer import LinearLayerTrainer
+from bpkit.widgets.exercise_optimizers import YourOptimizerRace
+from bpkit.widgets.exercise_softmax_cross_entropy import SoftmaxLossExplorer
 from bpkit.widgets.exercise_value_backward import BackpropStepper
 from bpkit.widgets.gradcheck_explorer import GradcheckExplorer
 from bpkit.widgets.graph_stepper import GraphStepper
@@ -23,14 +29,18 @@ from bpkit.widgets.shapes import ShapeExplorer
 from bpkit.widgets.side_by_side import SideBySide
 
 __all__ = [
+    "ActivationBackwardExplorer",
     "ActivationExplorer",
     "BackpropStepper",
+    "BatchNormTrainer",
     "ChainRuleExplorer",
     "DepthExplorer",
     "DerivativeExplorer",
     "DescentExplorer",
     "DigitBrowser",
+    "DropoutLab",
     "GradcheckExplorer",
+    "GradientCheckerLab",
     "GraphStepper",
     "LinearLayerTrainer",
     "MLPTrainer",
@@ -38,5 +48,7 @@ __all__ = [
     "RegularizationExplorer",
     "ShapeExplorer",
     "SideBySide",
+    "SoftmaxLossExplorer",
     "WidgetApp",
+    "YourOptimizerRace",
 ]

@@ -13,4 +13,10 @@ MODULES: dict[str, str] = {
     "01_chain_rule": "bpkit.grading.exercises.ex01_chain_rule",
     "02_value_backward": "bpkit.grading.exercises.ex02_value_backward",
     "03_linear_layer": "bpkit.grading.exercises.ex03_linear_layer",
+    "04_activations": "bpkit.grading.exercises.ex04_activations",
+    "05_softmax_cross_entropy": "bpkit.grading.exercises.ex05_softmax_cross_entropy",
+    "06_gradient_checker": "bpkit.grading.exercises.ex06_gradient_checker",
+    "08_optimizers": "bpkit.grading.exercises.ex08_optimizers",
+    "09_batchnorm": "bpkit.grading.exercises.ex09_batchnorm",
+    "10_dropout": "bpkit.grading.exercises.ex10_dropout",
 }

@@ -1,0 +1,544 @@
+"""Checks of exercise ``09_batchnorm``: a learner's ``BatchNorm1d``, forward and backward.
+
+The learner's class subclasses ``bpkit.Module`` and keeps PyTorch's ``BatchNorm1d``
+conventions: ``weight`` (γ) and ``bias`` (β) are ``bpkit.Parameter`` of shape (D,);
+``running_mean`` (zeros) and ``running_var`` (ones) are arrays of shape (D,); ``eps=1e-5``
+and ``momentum=0.1``. In training mode, ``forward`` normalises each feature with the batch's
+mean and **biased** variance and updates ``running = (1 - momentum) * running + momentum *
+batch statistic`` with the **unbiased** variance; in eval mode it normalises with the running
+statistics and updates nothing. ``backward(dy)`` adds dγ and dβ into ``.grad`` and returns dx.
+
+Every value is compared with ``bp.BatchNorm1d`` given the same γ, β and running statistics;
+the input features have very different scales (one with a variance near ``eps``, so where
+``eps`` goes shows). A wrong value is compared with the recognised wrong answers in
+``WRONG`` (formulas computed from the same inputs) and the one it equals is named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bpkit.gradcheck import check_module
+from bpkit.grading.feedback import (
+    CheckFailed,
+    Feedback,
+    compare,
+    gradcheck_feedback,
+    short_exception,
+)
+from bpkit.grading.registry import register_check
+from bpkit.layers import BatchNorm1d as BpkitBatchNorm1d
+from bpkit.module import Module, Parameter
+
+__all__ = ["CASES", "WRONG", "Case", "make_case"]
+
+EXERCISE = "09_batchnorm"
+
+#: (N, D) of the batches the layer is checked on; (4, 4) is square on purpose.
+CASES = ((8, 3), (4, 4), (16, 5))
+#: per-feature scales of the inputs: the first feature's variance (about 1e-5) is near eps.
+_SCALES = np.array([0.003, 0.5, 3.0, 0.05, 1.5])
+
+
+@dataclass
+class Case:
+    """The inputs of one comparison: a batch, γ, β, the running statistics, an upstream dy.
+
+    Shape:
+        ``x``, ``dy`` (N, D); ``gamma``, ``beta``, ``running_mean``, ``running_var`` (D,).
+    """
+
+    x: np.ndarray
+    dy: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    eps: float = 1e-5
+
+    @property
+    def n(self) -> int:
+        """The batch size N."""
+        return self.x.shape[0]
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The batch mean of each feature, shape (D,)."""
+        return self.x.mean(axis=0)
+
+    @property
+    def var(self) -> np.ndarray:
+        """The biased batch variance of each feature, shape (D,)."""
+        return self.x.var(axis=0)
+
+    def xhat(self, train: bool = True) -> np.ndarray:
+        """x normalised with the batch statistics (train) or the running ones (eval)."""
+        if train:
+            return (self.x - self.mean) / np.sqrt(self.var + self.eps)
+        return (self.x - self.running_mean) / np.sqrt(self.running_var + self.eps)
+
+    def inv_std(self, train: bool = True) -> np.ndarray:
+        """1 / sqrt(var + eps) of the statistics used, shape (D,)."""
+        var = self.var if train else self.running_var
+        return 1.0 / np.sqrt(var + self.eps)
+
+
+def make_case(n: int, d: int, seed: int) -> Case:
+    """A seeded case: features of scales ``_SCALES``, γ near 1, β near 0, running stats.
+
+    Shape:
+        ``x``, ``dy`` (n, d); the rest (d,).
+    """
+    rng = np.random.default_rng(seed)
+    scales = np.resize(_SCALES, d)
+    x = rng.normal(2.0, 1.0, (n, d)) * scales
+    return Case(
+        x=x,
+        dy=rng.standard_normal((n, d)),
+        gamma=rng.normal(1.0, 0.5, d),
+        beta=rng.normal(0.0, 1.0, d),
+        running_mean=rng.normal(0.0, 1.0, d) * scales,
+        running_var=rng.uniform(0.5, 2.0, d) * scales**2,
+    )
+
+
+# -- the recognised wrong answers, as formulas of a Case -------------------------------------------
+
+Formula = Callable[[Case], Any]
+
+
+def _affine(c: Case, xhat: np.ndarray) -> np.ndarray:
+    return c.gamma * xhat + c.beta
+
+
+def _train_input_grad(c: Case, xhat: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+    g = c.dy * c.gamma
+    return inv_std * (g - g.mean(axis=0) - xhat * (g * xhat).mean(axis=0))
+
+
+_WRONG_FORWARD: list[tuple[Formula, str]] = [
+    (lambda c: _affine(c, (c.x - c.mean) / np.sqrt(c.x.var(axis=0, ddof=1) + c.eps)),
+     "normalised with the unbiased variance (divided by N − 1): BatchNorm1d normalises with "
+     "the biased variance, x.var(axis=0), which divides by N"),
+    (lambda c: _affine(c, (c.x - c.mean) / (np.sqrt(c.var) + c.eps)),
+     "ε is outside the square root: x̂ = (x − μ) / √(σ² + ε)"),
+    (lambda c: _affine(c, (c.x - c.mean) / np.sqrt(c.var)),
+     "forgot ε: x̂ = (x − μ) / √(σ² + ε); without it a feature of (nearly) constant value "
+     "divides by (nearly) zero"),
+    (lambda c: _affine(c, (c.x - c.x.mean(axis=1, keepdims=True))
+                       / np.sqrt(c.x.var(axis=1, keepdims=True) + c.eps)),
+     "normalised each sample (axis=1, that is layer normalisation) instead of each feature "
+     "over the batch (axis=0)"),
+    (lambda c: c.beta * c.xhat() + c.gamma,
+     "γ and β are swapped: y = γ·x̂ + β, with γ = self.weight and β = self.bias"),
+    (lambda c: c.xhat(),
+     "returned x̂ without the learned affine map: y = γ·x̂ + β (self.weight.data, "
+     "self.bias.data)"),
+    (lambda c: _affine(c, (c.x - c.mean) / np.sqrt(c.x.std(axis=0) + c.eps)),
+     "used the standard deviation where the variance belongs: x̂ = (x − μ) / √(σ² + ε)"),
+    (lambda c: _affine(c, c.x / np.sqrt(c.var + c.eps)),
+     "forgot to subtract the batch mean: x̂ = (x − μ) / √(σ² + ε)"),
+    (lambda c: _affine(c, (c.x - 0.0) / np.sqrt(1.0 + c.eps)),
+     "training mode normalised with running_mean and running_var: in training, normalise "
+     "with the batch's own mean and variance (the running ones are for eval mode)"),
+]
+
+
+def _running(batches: list[np.ndarray], momentum: float, update: Callable[..., Any]
+             ) -> list[np.ndarray]:
+    """running_mean and running_var after each batch, stacked, from ``update``."""
+    d = batches[0].shape[1]
+    rm, rv = np.zeros(d), np.ones(d)
+    out = []
+    for x in batches:
+        rm, rv = update(rm, rv, x, momentum)
+        out.append(np.concatenate([rm, rv]))
+    return out
+
+
+def _ema(rm, rv, mean, var, m):
+    return (1 - m) * rm + m * mean, (1 - m) * rv + m * var
+
+
+_WRONG_RUNNING: list[tuple[Callable[..., Any], str]] = [
+    (lambda rm, rv, x, m: _ema(rm, rv, x.mean(0), x.var(0), m),
+     "the running variance must be updated with the unbiased batch variance "
+     "(x.var(axis=0, ddof=1), i.e. σ²·N/(N − 1)), PyTorch's convention; the biased one is "
+     "only for normalising"),
+    (lambda rm, rv, x, m: (m * rm + (1 - m) * x.mean(0), m * rv + (1 - m) * x.var(0, ddof=1)),
+     "momentum is applied the wrong way round: running = (1 − momentum)·running + "
+     "momentum·batch, so that with momentum = 0.1 a batch moves it by a tenth"),
+    (lambda rm, rv, x, m: (rm, rv),
+     "the running statistics never change in training mode: update running_mean and "
+     "running_var in every training-mode forward"),
+    (lambda rm, rv, x, m: (x.mean(0), x.var(0, ddof=1)),
+     "the running statistics are replaced by the batch's: they are a moving average, "
+     "(1 − momentum)·running + momentum·batch"),
+    (lambda rm, rv, x, m: _ema(rm, rv, x.mean(0), x.std(0, ddof=1), m),
+     "running_var is updated with the standard deviation: it averages the (unbiased) "
+     "variance"),
+    (lambda rm, rv, x, m: _ema(rm, rv, x.mean(0), x.var(0, ddof=1), 0.1),
+     "used 0.1 instead of self.momentum: a layer built with momentum=0.3 must use 0.3"),
+]
+
+_WRONG_EVAL: list[tuple[Formula, str]] = [
+    (lambda c: _affine(c, c.xhat(train=True)),
+     "eval mode used the batch's statistics: in eval mode normalise with running_mean and "
+     "running_var"),
+    (lambda c: _affine(c, (c.x - c.running_mean) / np.sqrt(c.running_var)),
+     "eval mode forgot ε: x̂ = (x − running_mean) / √(running_var + ε)"),
+    (lambda c: _affine(c, (c.x - c.running_mean) / (c.running_var + c.eps)),
+     "eval mode divided by running_var + ε itself, not by its square root: running_var is "
+     "a variance, x̂ = (x − running_mean) / √(running_var + ε)"),
+]
+
+M_EVAL_UPDATES = ("eval mode updated the running statistics: in eval mode they are read, "
+                  "never changed (only training-mode forward passes update them)")
+
+_WRONG_BACKWARD_INPUT: list[tuple[Formula, str]] = [
+    (lambda c: c.gamma * c.inv_std() * c.dy,
+     "treated the batch mean and variance as constants (dx = γ·dy/σ): in training mode every "
+     "x moves μ and σ², so dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂))"),
+    (lambda c: c.gamma * c.inv_std() * (c.dy - c.xhat() * (c.dy * c.xhat()).mean(axis=0)),
+     "the −mean(dy) term is missing: it is the path through the batch mean μ"),
+    (lambda c: c.gamma * c.inv_std() * (c.dy - c.dy.mean(axis=0)),
+     "the −x̂·mean(dy·x̂) term is missing: it is the path through the batch variance σ²"),
+    (lambda c: c.inv_std() * (c.dy - c.dy.mean(axis=0)
+                              - c.xhat() * (c.dy * c.xhat()).mean(axis=0)),
+     "forgot to multiply by γ (self.weight.data): the gradient reaching x̂ is γ·dy"),
+    (lambda c: c.gamma * c.inv_std() * (
+        c.dy - c.dy.mean(axis=0) - (c.x - c.mean) * (c.dy * (c.x - c.mean)).mean(axis=0)),
+     "used x − μ where x̂ belongs in the projection term: dx = γ/σ·(dy − mean(dy) − "
+     "x̂·mean(dy·x̂))"),
+    (lambda c: c.gamma * c.inv_std() ** 2 * (c.dy - c.dy.mean(axis=0)
+                                             - c.xhat() * (c.dy * c.xhat()).mean(axis=0)),
+     "scaled by 1/(σ² + ε) instead of 1/√(σ² + ε)"),
+]
+
+M_EVAL_BACKWARD = ("in eval mode the running statistics are constants, so the layer is an "
+                   "affine map: dx = γ·dy/√(running_var + ε), without the batch terms")
+
+_WRONG_PARAMS: list[tuple[Formula, str]] = [
+    (lambda c: ((c.dy * c.x).sum(axis=0), c.dy.sum(axis=0)),
+     "dγ used the input x where x̂ belongs: dγ = Σₙ dyₙ·x̂ₙ"),
+    (lambda c: ((c.dy * c.xhat()).mean(axis=0), c.dy.mean(axis=0)),
+     "averaged over the batch: dγ = Σₙ dyₙ·x̂ₙ and dβ = Σₙ dyₙ are sums (the loss's "
+     "backward already holds the 1/N of its mean)"),
+    (lambda c: ((c.dy * _affine(c, c.xhat())).sum(axis=0), c.dy.sum(axis=0)),
+     "dγ used the output y = γ·x̂ + β where x̂ belongs: dγ = Σₙ dyₙ·x̂ₙ"),
+    (lambda c: (c.dy.sum(axis=0), (c.dy * c.xhat()).sum(axis=0)),
+     "dγ and dβ are swapped: weight.grad gets Σ dy·x̂, bias.grad gets Σ dy"),
+]
+
+M_OVERWRITE = ("overwrote weight.grad / bias.grad instead of accumulating: use += so that "
+               "gradients from several backward calls add up (zero_grad clears them)")
+M_NOT_SUMMED = ("the parameter gradients were not summed over the batch: dy·x̂ has shape "
+                "(N, D), weight.grad and bias.grad have shape (D,); use .sum(axis=0)")
+M_GRAD_OUTPUT = ("backward changed grad_output in place: it belongs to the layer above; "
+                 "compute new arrays from it")
+M_INPUT = ("forward changed the input x in place (e.g. x -= mean): compute into a new "
+           "array instead")
+
+#: check id -> the recognised wrong answers, as (formula or update rule, what the mistake is).
+#: forward_train / forward_eval / backward_input: formula(case) -> the wrong output;
+#: running_stats: update(rm, rv, x, momentum) -> the wrong (rm, rv); backward_params:
+#: formula(case) -> the wrong (dγ, dβ). The structural mistakes (``M_*``) are found by
+#: watching the arrays and are listed here with ``None``.
+WRONG: dict[str, list[tuple[Callable[..., Any] | None, str]]] = {
+    "forward_train": [*_WRONG_FORWARD, (None, M_INPUT)],
+    "running_stats": list(_WRONG_RUNNING),
+    "forward_eval": [*_WRONG_EVAL, (None, M_EVAL_UPDATES)],
+    "backward_input": [*_WRONG_BACKWARD_INPUT, (None, M_EVAL_BACKWARD), (None, M_GRAD_OUTPUT)],
+    "backward_params": [*_WRONG_PARAMS, (None, M_OVERWRITE), (None, M_NOT_SUMMED)],
+}
+
+
+# -- running the learner's layer -----------------------------------------------------------------
+
+
+def _layer_class(ns: dict[str, Any]) -> type:
+    cls = ns["BatchNorm1d"]
+    if cls is BpkitBatchNorm1d or (isinstance(cls, type) and issubclass(cls, BpkitBatchNorm1d)):
+        raise CheckFailed(Feedback.fail(
+            "`BatchNorm1d` is bpkit's own layer (bp.BatchNorm1d), not yours",
+            why=["write your own class BatchNorm1d(bp.Module) with forward and backward; do "
+                 "not import, assign or subclass bp.BatchNorm1d"]))
+    if not isinstance(cls, type) or not issubclass(cls, Module):
+        raise CheckFailed(Feedback.fail(
+            "`BatchNorm1d` must be a class that subclasses bp.Module",
+            got=cls.__name__ if isinstance(cls, type) else type(cls).__name__,
+            why=["keep the class statement given: class BatchNorm1d(bp.Module):"]))
+    return cls
+
+
+def _build(ns: dict[str, Any], d: int, **kwargs: Any) -> Module:
+    """The learner's layer for D = ``d`` features, its attributes checked."""
+    layer = _layer_class(ns)(d, **kwargs)
+    for name in ("weight", "bias"):
+        p = getattr(layer, name, None)
+        if not isinstance(p, Parameter) or p.data.shape != (d,):
+            raise CheckFailed(Feedback.fail(
+                f"BatchNorm1d({d}) has no Parameter `{name}` of shape ({d},)",
+                why=[f"__init__ must keep self.{name} = bp.Parameter(...) (as given)"]))
+    for name in ("running_mean", "running_var"):
+        a = getattr(layer, name, None)
+        if not isinstance(a, np.ndarray) or a.shape != (d,):
+            raise CheckFailed(Feedback.fail(
+                f"BatchNorm1d({d}) has no array `{name}` of shape ({d},)",
+                why=[f"__init__ must keep self.{name} (as given)"]))
+    return layer
+
+
+def _load(layer: Module, c: Case, running: bool = False) -> Module:
+    layer.weight.data = c.gamma.copy()
+    layer.bias.data = c.beta.copy()
+    layer.weight.grad = np.zeros_like(c.gamma)
+    layer.bias.grad = np.zeros_like(c.beta)
+    if running:
+        layer.running_mean = c.running_mean.copy()
+        layer.running_var = c.running_var.copy()
+    return layer
+
+
+def _reference(c: Case, train: bool) -> BpkitBatchNorm1d:
+    ref = BpkitBatchNorm1d(c.x.shape[1])
+    ref.weight.data[...] = c.gamma
+    ref.bias.data[...] = c.beta
+    ref.running_mean[...] = c.running_mean
+    ref.running_var[...] = c.running_var
+    return ref.train(train)
+
+
+def _forward(layer: Module, x: np.ndarray) -> Any:
+    x_in = x.copy()
+    with np.errstate(all="ignore"):
+        out = layer(x_in)
+    if not np.array_equal(x_in, x):
+        raise CheckFailed(Feedback.fail("forward changed the input x in place", why=[M_INPUT]))
+    return out
+
+
+def _backward(layer: Module, c: Case) -> Any:
+    dy = c.dy.copy()
+    try:
+        with np.errstate(all="ignore"):
+            dx = layer.backward(dy)
+    except ValueError as exc:
+        text = str(exc).replace(" ", "")
+        n, d = c.x.shape
+        if "broadcast" in text and f"({d},)" in text and f"({n},{d})" in text:
+            raise CheckFailed(Feedback.fail(
+                f"backward raised a shape error for x of shape ({n}, {d})",
+                got=short_exception(exc, [__file__]), why=[M_NOT_SUMMED])) from None
+        raise
+    if not np.array_equal(dy, c.dy):
+        raise CheckFailed(Feedback.fail("backward changed grad_output in place",
+                                        why=[M_GRAD_OUTPUT]))
+    return dx
+
+
+def _name(fb: Feedback, wrong: list[tuple[Any, str]], got: Any, values: Callable[[Any], Any]
+          ) -> Feedback:
+    """Put the meaning of the first recognised wrong answer equal to ``got`` first in ``why``."""
+    for formula, meaning in wrong:
+        if formula is None:
+            continue
+        with np.errstate(all="ignore"):
+            candidate = values(formula)
+        if _equal(got, candidate):
+            generic = [w for w in fb.why if not w.startswith("largest difference")]
+            fb.why = [meaning, *generic]
+            break
+    return fb
+
+
+def _equal(got: Any, candidate: Any) -> bool:
+    if isinstance(candidate, tuple):
+        return (isinstance(got, tuple) and len(got) == len(candidate)
+                and all(_equal(a, b) for a, b in zip(got, candidate, strict=True)))
+    try:
+        a = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    b = np.asarray(candidate, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+# -- the checks ----------------------------------------------------------------------------------
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="forward_train",
+    points=2,
+    requires=("BatchNorm1d",),
+    hint="mean = x.mean(axis=0), var = x.var(axis=0) (biased); "
+    "x_hat = (x - mean) / np.sqrt(var + self.eps); y = weight * x_hat + bias",
+)
+def forward_train(ns: dict[str, Any]) -> Feedback:
+    """training-mode forward: batch statistics, biased variance, γ x̂ + β"""
+    for i, (n, d) in enumerate(CASES):
+        c = make_case(n, d, seed=90 + i)
+        c.running_mean, c.running_var = np.zeros(d), np.ones(d)  # a fresh layer's
+        layer = _load(_build(ns, d), c)
+        y = _forward(layer, c.x)
+        fb = compare(y, _reference(c, train=True)(c.x),
+                     name=f"forward(x) in training mode for x of shape {c.x.shape}")
+        if not fb.passed:
+            return _name(fb, _WRONG_FORWARD, y, lambda f, c=c: f(c))
+    return Feedback.ok(f"matches bp.BatchNorm1d on {len(CASES)} shapes")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="running_stats",
+    points=2,
+    requires=("BatchNorm1d",),
+    hint="running = (1 - self.momentum) * running + self.momentum * batch statistic, with "
+    "the unbiased variance x.var(axis=0, ddof=1) for running_var",
+)
+def running_stats(ns: dict[str, Any]) -> Feedback:
+    """training-mode forward updates running_mean and running_var (momentum, unbiased)"""
+    rng = np.random.default_rng(91)
+    batches = [rng.normal(1.0 + k, 1.0 + k, (5, 3)) * _SCALES[1:4] for k in range(3)]
+    got: list[np.ndarray] = []
+    want: list[np.ndarray] = []
+    for momentum in (None, 0.3):
+        layer = _build(ns, 3) if momentum is None else _build(ns, 3, momentum=momentum)
+        ref = BpkitBatchNorm1d(3, momentum=0.1 if momentum is None else momentum)
+        for x in batches:
+            _forward(layer, x)
+            ref(x)
+            got.append(np.concatenate([np.ravel(layer.running_mean),
+                                       np.ravel(layer.running_var)]))
+            want.append(np.concatenate([ref.running_mean, ref.running_var]))
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        momentum = 0.1 if k < 3 else 0.3
+        what = (f"[running_mean, running_var] after {k % 3 + 1} training-mode forward "
+                f"call(s) of a layer with momentum={momentum}")
+        fb = compare(g, w, name=what)
+        if not fb.passed:
+            def values(update: Callable[..., Any], k: int = k) -> np.ndarray:
+                return (_running(batches, 0.1, update) + _running(batches, 0.3, update))[k]
+            return _name(fb, _WRONG_RUNNING, g, values)
+    return Feedback.ok("matches bp.BatchNorm1d over three batches, with momentum 0.1 and 0.3")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="forward_eval",
+    points=2,
+    requires=("BatchNorm1d",),
+    hint="in eval mode (self.training is False): x_hat = (x - running_mean) / "
+    "np.sqrt(running_var + eps), and leave the running statistics alone",
+)
+def forward_eval(ns: dict[str, Any]) -> Feedback:
+    """eval-mode forward uses (and does not change) the running statistics"""
+    for i, (n, d) in enumerate(CASES):
+        c = make_case(n, d, seed=92 + i)
+        layer = _load(_build(ns, d), c, running=True)
+        layer.eval()
+        y = _forward(layer, c.x)
+        fb = compare(y, _reference(c, train=False)(c.x),
+                     name=f"forward(x) in eval mode for x of shape {c.x.shape}")
+        if not fb.passed:
+            return _name(fb, _WRONG_EVAL, y, lambda f, c=c: f(c))
+        for name in ("running_mean", "running_var"):
+            if not np.array_equal(getattr(layer, name), getattr(c, name)):
+                return Feedback.fail(f"{name} changed during an eval-mode forward",
+                                     why=[M_EVAL_UPDATES])
+    return Feedback.ok(f"matches bp.BatchNorm1d in eval mode on {len(CASES)} shapes")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="backward_input",
+    points=2,
+    requires=("BatchNorm1d",),
+    hint="training mode: dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)), means over "
+    "axis 0; eval mode: dx = γ·dy/√(running_var + ε)",
+)
+def backward_input(ns: dict[str, Any]) -> Feedback:
+    """backward returns dx, in training mode and in eval mode"""
+    for train in (True, False):
+        for i, (n, d) in enumerate(CASES):
+            c = make_case(n, d, seed=94 + i)
+            layer = _load(_build(ns, d), c, running=True).train(train)
+            _forward(layer, c.x)
+            dx = _backward(layer, c)
+            ref = _reference(c, train)
+            ref(c.x)
+            mode = "training" if train else "eval"
+            fb = compare(dx, ref.backward(c.dy), batch_size=n,
+                         name=f"backward(dy) in {mode} mode for x of shape {c.x.shape}")
+            if fb.passed:
+                continue
+            if train:
+                return _name(fb, _WRONG_BACKWARD_INPUT, dx, lambda f, c=c: f(c))
+            with np.errstate(all="ignore"):
+                train_formula = _train_input_grad(c, c.xhat(False), c.inv_std(False))
+            if _equal(dx, train_formula):
+                fb.why = [M_EVAL_BACKWARD, *[w for w in fb.why
+                                             if not w.startswith("largest difference")]]
+            return fb
+    return Feedback.ok(f"matches bp.BatchNorm1d on {len(CASES)} shapes, in both modes")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="backward_params",
+    points=2,
+    requires=("BatchNorm1d",),
+    hint="self.weight.grad += (grad_output * x_hat).sum(axis=0); "
+    "self.bias.grad += grad_output.sum(axis=0)",
+)
+def backward_params(ns: dict[str, Any]) -> Feedback:
+    """backward adds dγ = Σ dy·x̂ and dβ = Σ dy into weight.grad and bias.grad"""
+    for i, (n, d) in enumerate(CASES):
+        c = make_case(n, d, seed=97 + i)
+        layer = _load(_build(ns, d), c)
+        want = ((c.dy * c.xhat()).sum(axis=0), c.dy.sum(axis=0))
+        for calls in (1, 2):
+            _forward(layer, c.x)
+            _backward(layer, c)
+            got = (layer.weight.grad, layer.bias.grad)
+            for name, g, w in zip(("weight", "bias"), got, want, strict=True):
+                fb = compare(g, calls * w, batch_size=n,
+                             name=f"{name}.grad after {calls} backward call(s) "
+                                  f"(x of shape {c.x.shape})")
+                if fb.passed:
+                    continue
+                if calls == 2 and _equal(g, w):
+                    fb.why = [M_OVERWRITE]
+                    return fb
+                return _name(fb, _WRONG_PARAMS, tuple(np.array(a) for a in got),
+                             lambda f, c=c: f(c))
+    return Feedback.ok(f"matches bp.BatchNorm1d on {len(CASES)} shapes, accumulated with +=")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="gradcheck",
+    points=2,
+    requires=("BatchNorm1d",),
+    hint="bp.check_module(layer, x) compares your backward with numerical gradients, in the "
+    "mode the layer is in; read its diagnoses",
+)
+def gradcheck(ns: dict[str, Any]) -> Feedback:
+    """bp.check_module passes in training mode (2 shapes) and in eval mode"""
+    for i, ((n, d), train) in enumerate((((6, 3), True), ((3, 4), True), ((5, 2), False))):
+        c = make_case(n, d, seed=100 + i)
+        layer = _load(_build(ns, d), c, running=True).train(train)
+        _forward(layer, c.x)  # "not attempted" while forward is still the stub
+        with np.errstate(all="ignore"):
+            report = check_module(layer, c.x, rng=i)
+        mode = "training" if train else "eval"
+        fb = gradcheck_feedback(report, what=f"BatchNorm1d({d}) in {mode} mode on x of shape "
+                                             f"{c.x.shape}")
+        if not fb.passed:
+            return fb
+    return Feedback.ok("bp.check_module passes on 2 shapes in training mode and 1 in eval mode")

@@ -1,0 +1,200 @@
+"""Exercise 04 (activations): right answers score 11, every recognised mistake is named.
+
+The checks run in-process on a namespace built from the solution notebook's own cells, with
+one layer replaced by a wrong one, and the tests assert the diagnosis the learner reads.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bpkit as bp
+from bpkit.grading import check, checks_for, release_notebook
+from bpkit.grading._files import read_notebook
+from bpkit.grading.exercises.ex04_activations import WRONG, function
+
+EXERCISE = "04_activations"
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
+ANSWERS = ("answer-relu", "answer-sigmoid", "answer-tanh")
+LAYER_OF = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+
+
+def _cell(nb: dict, cell_id: str) -> str:
+    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
+
+
+def _ns(nb: dict | None = None, replace: str = "") -> dict:
+    """The three layers of the solution (or of ``nb``), then ``replace`` run on top."""
+    nb = nb or read_notebook(SOLUTION)
+    ns: dict = {"np": np, "bp": bp}
+    for cell_id in ANSWERS:
+        exec(_cell(nb, cell_id), ns)
+    exec(replace, ns)
+    return ns
+
+
+def _result(ns: dict, part: str):
+    return check(EXERCISE, part, namespace=ns).results[0]
+
+
+def _says(result, text: str) -> bool:
+    return any(text in line for line in [result.message, *result.why])
+
+
+def test_solution_scores_eleven_points():
+    card = check(EXERCISE, namespace=_ns())
+    assert card.score == card.max_score == 11
+    assert sum(c.points for c in checks_for(EXERCISE)) == 11
+
+
+def test_untouched_student_copy_is_not_attempted():
+    card = check(EXERCISE, namespace=_ns(release_notebook(read_notebook(SOLUTION))))
+    assert card.score == 0
+    assert {r.label for r in card.results} == {"not attempted"}
+
+
+def _layer_class(name: str, forward, backward) -> type:
+    """A layer whose forward returns ``forward(x)`` and backward ``backward(x, y, dy)``."""
+
+    class Layer(bp.Module):
+        def forward(self, x):
+            self._x = x.copy()
+            return forward(x)
+
+        def backward(self, grad_output):
+            x = self._x
+            return backward(x, function(name, x), grad_output)
+
+    return Layer
+
+
+def _right_backward(name: str):
+    derivatives = {"ReLU": lambda x, y: x > 0, "Sigmoid": lambda x, y: y * (1 - y),
+                   "Tanh": lambda x, y: 1 - y * y}
+    return lambda x, y, dy: dy * derivatives[name](x, y)
+
+
+CASES = [(part, i) for part, items in WRONG.items() for i in range(len(items))]
+
+
+@pytest.mark.parametrize(("part", "index"), CASES)
+def test_every_recognised_wrong_answer_is_named_by_its_own_words(part, index):
+    wrong, meaning = WRONG[part][index]
+    name = LAYER_OF[part.split("_")[0]]
+    if part.endswith("forward"):
+        cls = _layer_class(name, wrong, _right_backward(name))
+    else:
+        cls = _layer_class(name, lambda x, n=name: function(n, x), wrong)
+    ns = _ns()
+    ns[name] = cls
+    result = _result(ns, part)
+    assert result.status == "failed" and result.points == 0
+    assert result.why[0] == meaning, result.why
+
+
+def test_wrong_answers_are_told_apart():
+    sentences = [meaning for items in WRONG.values() for _, meaning in items]
+    assert len(set(sentences)) >= 6
+    for part, items in WRONG.items():
+        # one sentence per mistake; only two forms of the same mistake share one
+        assert len({meaning for _, meaning in items}) >= len(items) - 1, part
+
+
+RELU_BACKWARD = "return grad_output * (self._x > 0)"
+SIGMOID_BACKWARD = "return grad_output * s * (1 - s)"
+
+
+@pytest.mark.parametrize(
+    ("part", "wrong", "diagnosis"),
+    [
+        ("in_place", RELU_BACKWARD.replace(
+            "return grad_output * (self._x > 0)",
+            "grad_output[self._x <= 0] = 0\n        return grad_output"),
+         "returned grad_output itself after writing into it"),
+        ("in_place", RELU_BACKWARD.replace(
+            "return grad_output * (self._x > 0)",
+            "dx = grad_output\n        dx[self._x <= 0] = 0\n        return dx"),
+         "dx = grad_output does not copy"),
+        ("in_place", RELU_BACKWARD.replace(
+            "return grad_output * (self._x > 0)",
+            "grad_output *= self._x > 0\n        return grad_output.copy()"),
+         "modified grad_output in place"),
+        ("in_place", SIGMOID_BACKWARD.replace(
+            "return grad_output * s * (1 - s)",
+            "self._out *= 1 - s\n        return grad_output * self._out"),
+         "backward changed what forward cached"),
+        ("relu_forward", "self._x = x\n        return np.maximum(x, 0)",
+         "changed its input x in place"),
+        ("relu_backward", RELU_BACKWARD, "forgot to return dx"),
+    ],
+)
+def test_source_level_mistakes_are_named(part, wrong, diagnosis):
+    nb = read_notebook(SOLUTION)
+    cell_id = "answer-sigmoid" if "s * (1 - s)" in wrong or "self._out" in wrong \
+        else "answer-relu"
+    source = _cell(nb, cell_id)
+    if wrong == RELU_BACKWARD:  # the backward that forgot its return
+        source = source.replace(RELU_BACKWARD, "dx = grad_output * (self._x > 0)")
+    elif part == "relu_forward":  # forward zeroes the caller's array
+        source = source.replace(wrong, "x[x < 0] = 0\n        self._x = x\n        return x")
+    else:
+        original = RELU_BACKWARD if cell_id == "answer-relu" else SIGMOID_BACKWARD
+        assert source.count(original) == 1
+        source = source.replace(original, wrong)
+    ns = _ns(replace=source)
+    result = _result(ns, part)
+    assert result.status == "failed" and result.points == 0
+    assert _says(result, diagnosis), (result.message, result.why)
+
+
+def test_in_place_backward_still_gets_the_backward_points():
+    # one mistake costs points in one part only: the values returned are right
+    source = _cell(read_notebook(SOLUTION), "answer-relu").replace(
+        RELU_BACKWARD, "grad_output[self._x <= 0] = 0\n        return grad_output")
+    card = check(EXERCISE, namespace=_ns(replace=source))
+    by_id = {r.id: r for r in card.results}
+    assert by_id["relu_backward"].status == "passed"
+    assert by_id["in_place"].status == "failed"
+    assert card.score == 9
+
+
+def test_np_max_instead_of_np_maximum_is_explained():
+    source = _cell(read_notebook(SOLUTION), "answer-relu").replace(
+        "return np.maximum(x, 0)", "return np.max(x, 0)")
+    result = _result(_ns(replace=source), "relu_forward")
+    assert result.status == "failed"
+    assert "np.max(x, 0) is a reduction" in result.why[0]
+
+
+def test_bpkit_layers_and_non_modules_are_refused():
+    for impostor in ("ReLU = bp.ReLU", "class ReLU(bp.ReLU):\n    pass"):
+        result = _result(_ns(replace=impostor), "relu_backward")
+        assert result.status == "failed" and "bpkit's own layer (bp.ReLU)" in result.message
+    result = _result(_ns(replace="class Tanh:\n    pass"), "tanh_forward")
+    assert "must be a class that subclasses bp.Module" in result.message
+
+
+def test_an_exception_in_the_learners_code_is_reported_not_raised():
+    source = _cell(read_notebook(SOLUTION), "answer-tanh").replace(
+        "t = self._out", "t = self._output")
+    result = _result(_ns(replace=source), "tanh_backward")
+    assert result.status == "error" and "AttributeError" in result.message
+
+
+def test_checks_leave_the_learners_arrays_alone():
+    ns = _ns()
+    ns["x_mine"] = np.linspace(-2, 2, 5)
+    ns["dy_mine"] = np.ones(5)
+    layer = ns["Sigmoid"]()
+    ns["my_layer"] = layer
+    layer(ns["x_mine"])
+    before = copy.deepcopy({k: v for k, v in ns.items() if isinstance(v, np.ndarray)})
+    cached = layer._out.copy()
+    assert check(EXERCISE, namespace=ns).score == 11
+    for name, value in before.items():
+        np.testing.assert_array_equal(ns[name], value)
+    np.testing.assert_array_equal(layer._out, cached)

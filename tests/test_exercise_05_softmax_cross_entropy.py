@@ -1,0 +1,182 @@
+"""Exercise 05 (softmax cross-entropy): right answers score 13, every mistake is named.
+
+The checks run in-process on a namespace built from the solution notebook's own cells, with
+one answer replaced by a wrong one, and the tests assert the diagnosis the learner reads.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bpkit as bp
+from bpkit.grading import check, checks_for, release_notebook
+from bpkit.grading._files import read_notebook
+from bpkit.grading.exercises.ex05_softmax_cross_entropy import WRONG
+
+EXERCISE = "05_softmax_cross_entropy"
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
+ANSWERS = ("answer-softmax", "answer-loss")
+
+
+def _cell(nb: dict, cell_id: str) -> str:
+    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
+
+
+def _ns(nb: dict | None = None, replace: str = "") -> dict:
+    """The solution's softmax and loss class (or those of ``nb``), then ``replace``."""
+    nb = nb or read_notebook(SOLUTION)
+    ns: dict = {"np": np, "bp": bp}
+    for cell_id in ANSWERS:
+        exec(_cell(nb, cell_id), ns)
+    exec(replace, ns)
+    return ns
+
+
+def _result(ns: dict, part: str):
+    return check(EXERCISE, part, namespace=ns).results[0]
+
+
+def _says(result, text: str) -> bool:
+    return any(text in line for line in [result.message, *result.why])
+
+
+def test_solution_scores_thirteen_points():
+    card = check(EXERCISE, namespace=_ns())
+    assert card.score == card.max_score == 13
+    assert sum(c.points for c in checks_for(EXERCISE)) == 13
+
+
+def test_untouched_student_copy_is_not_attempted():
+    card = check(EXERCISE, namespace=_ns(release_notebook(read_notebook(SOLUTION))))
+    assert card.score == 0
+    assert {r.label for r in card.results} == {"not attempted"}
+
+
+def _loss_class(forward=None, backward=None) -> type:
+    """A loss whose forward returns ``forward(z, labels)`` and backward ``backward(z, labels)``;
+    the missing one is right (bpkit's)."""
+
+    class Loss:
+        def __call__(self, logits, labels):
+            return self.forward(logits, labels)
+
+        def forward(self, logits, labels):
+            self._z, self._labels = logits.copy(), labels.copy()
+            if forward is None:
+                return bp.CrossEntropyLoss()(logits, labels)
+            return forward(logits, labels)
+
+        def backward(self):
+            if backward is None:
+                ref = bp.CrossEntropyLoss()
+                ref(self._z, self._labels)
+                return ref.backward()
+            return backward(self._z, self._labels)
+
+    return Loss
+
+
+CASES = [(part, i) for part, items in WRONG.items() for i in range(len(items))]
+
+
+@pytest.mark.parametrize(("part", "index"), CASES)
+def test_every_recognised_wrong_answer_is_named_by_its_own_words(part, index):
+    wrong, meaning = WRONG[part][index]
+    ns = _ns()
+    if part.startswith("softmax"):
+        ns["softmax"] = wrong
+    elif part.startswith("loss"):
+        ns["SoftmaxCrossEntropy"] = _loss_class(forward=wrong)
+    else:
+        ns["SoftmaxCrossEntropy"] = _loss_class(backward=wrong)
+    result = _result(ns, part)
+    assert result.status == "failed" and result.points == 0
+    assert result.why[0] == meaning, (result.message, result.why)
+
+
+def test_wrong_answers_are_told_apart():
+    sentences = [meaning for items in WRONG.values() for _, meaning in items]
+    assert len(set(sentences)) >= 6
+    for part, items in WRONG.items():
+        # one sentence per mistake; only two forms of the same mistake share one
+        assert len({meaning for _, meaning in items}) >= len(items) - 1, part
+
+
+FORWARD_RETURN = "return float(-log_p_true.mean())"
+COPY = "grad = p.copy()  # the cache stays as forward left it"
+
+
+@pytest.mark.parametrize(
+    ("part", "old", "new", "diagnosis"),
+    [
+        ("softmax", "e = np.exp(z - z.max(axis=1, keepdims=True))",
+         "z -= z.max(axis=1, keepdims=True)\n    e = np.exp(z)",
+         "changed the caller's logits z in place"),
+        ("loss", "shifted = logits - logits.max(axis=1, keepdims=True)",
+         "logits -= logits.max(axis=1, keepdims=True)\n        shifted = logits",
+         "changed the caller's logits in place"),
+        ("loss", FORWARD_RETURN, "return -log_p_true", "returned one loss per sample"),
+        ("loss_stable", FORWARD_RETURN,
+         "p = softmax(logits)\n        return float(-np.log(p[rows, labels] + 1e-12).mean())",
+         "the loss is capped near 27.63"),
+        ("backward", COPY, "grad = p", "backward changed what forward cached"),
+        ("backward", "return grad / n", "grad / n", "`return` statement missing"),
+        ("softmax", "return e / e.sum(axis=1, keepdims=True)", "return e / e.sum(axis=1)",
+         "forgot keepdims=True"),
+        ("gradcheck", "return grad / n", "return grad", "batch size"),
+        ("gradcheck", "return grad / n", "return -grad / n", "sign"),
+    ],
+)
+def test_source_level_mistakes_are_named(part, old, new, diagnosis):
+    nb = read_notebook(SOLUTION)
+    cell_id = "answer-softmax" if part == "softmax" else "answer-loss"
+    source = _cell(nb, cell_id)
+    assert source.count(old) == 1
+    result = _result(_ns(replace=source.replace(old, new)), part)
+    assert result.status == "failed" and result.points == 0
+    assert _says(result, diagnosis), (result.message, result.why)
+
+
+def test_a_missing_keepdims_is_explained_as_a_shape_error_on_a_non_square_batch():
+    source = _cell(read_notebook(SOLUTION), "answer-softmax").replace(
+        "z - z.max(axis=1, keepdims=True)", "z - z.max(axis=1)")
+    result = _result(_ns(replace=source), "softmax")
+    assert "raised a shape error for logits of shape (4, 3)" in result.message
+    assert "keepdims=True" in result.why[0]
+
+
+def test_bpkit_softmax_and_loss_are_refused():
+    result = _result(_ns(replace="softmax = bp.softmax"), "softmax")
+    assert result.status == "failed" and "bpkit's own (bp.softmax)" in result.message
+    for impostor in ("SoftmaxCrossEntropy = bp.CrossEntropyLoss",
+                     "class SoftmaxCrossEntropy(bp.CrossEntropyLoss):\n    pass"):
+        card = check(EXERCISE, ["loss", "backward", "gradcheck"],
+                     namespace=_ns(replace=impostor))
+        assert card.score == 0
+        assert all("bpkit's own loss" in r.message for r in card.results)
+
+
+def test_an_exception_in_the_learners_code_is_reported_not_raised():
+    source = _cell(read_notebook(SOLUTION), "answer-loss").replace(
+        "p, labels = self._cache", "p, labels = self.cache")
+    result = _result(_ns(replace=source), "backward")
+    assert result.status == "error" and "AttributeError" in result.message
+
+
+def test_checks_leave_the_learners_arrays_alone():
+    ns = _ns()
+    ns["z_mine"] = np.array([[1000.0, 0.0], [-3.0, 2.0]])
+    ns["labels_mine"] = np.array([1, 0])
+    loss = ns["SoftmaxCrossEntropy"]()
+    loss(ns["z_mine"], ns["labels_mine"])
+    ns["my_loss"] = loss
+    before = copy.deepcopy({k: v for k, v in ns.items() if isinstance(v, np.ndarray)})
+    grad = loss.backward()
+    assert check(EXERCISE, namespace=ns).score == 13
+    for name, value in before.items():
+        np.testing.assert_array_equal(ns[name], value)
+    np.testing.assert_array_equal(loss.backward(), grad)

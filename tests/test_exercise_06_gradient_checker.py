@@ -1,0 +1,209 @@
+"""Exercise 06: the solution scores full marks, and every recognised mistake is named.
+
+The checks run in-process on a namespace built from the solution notebook's own cells, with
+one answer replaced by a wrong one (from the check module's tables, or written out as a
+learner would), and the test asserts the diagnosis the learner reads on the card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bpkit as bp
+from bpkit.grading import check, release_notebook
+from bpkit.grading._files import read_notebook
+from bpkit.grading.exercises.ex06_gradient_checker import (
+    PLANTED,
+    WRONG_GRADIENT_ERRORS,
+    WRONG_NUMERICAL,
+    WRONG_REL_ERROR,
+    WRONG_RESTORE,
+    PlantedTanhLayer,
+    reference_gradient_errors,
+)
+
+EXERCISE = "06_gradient_checker"
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
+ANSWERS = ("answer-rel-error", "answer-numerical-gradient", "answer-gradient-errors")
+
+
+def _cells(nb: dict) -> dict[str, str]:
+    return {c.get("id"): c["source"] for c in nb["cells"]}
+
+
+def _ns(nb: dict | None = None) -> dict:
+    """The solution's three functions and its answer to part 4."""
+    cells = _cells(nb or read_notebook(SOLUTION))
+    ns: dict = {"np": np, "bp": bp}
+    for cell_id in ANSWERS:
+        exec(cells[cell_id], ns)
+    ns["suspect_tensor"] = "bias"
+    return ns
+
+
+def _result(ns: dict, part: str):
+    return check(EXERCISE, part, namespace=ns).results[0]
+
+
+def test_solution_scores_twelve():
+    card = check(EXERCISE, namespace=_ns())
+    assert card.score == card.max_score == 12 and card.passed
+
+
+def test_stubs_are_not_attempted():
+    student = release_notebook(read_notebook(SOLUTION))
+    ns: dict = {"np": np, "bp": bp}
+    for cell_id in ANSWERS:
+        exec(_cells(student)[cell_id], ns)
+    card = check(EXERCISE, namespace=ns)
+    assert card.score == 0
+    assert {r.label for r in card.results} == {"not attempted"}
+
+
+def test_the_suspect_layer_of_the_notebook_has_a_broken_bias_gradient():
+    ns = _ns()
+    exec(_cells(read_notebook(SOLUTION))["suspect-layer"], ns)
+    rng = np.random.default_rng(3)
+    errors = reference_gradient_errors(ns["SuspectLayer"](3, 2, rng=0),
+                                       rng.standard_normal((6, 3)), rng.standard_normal((6, 2)))
+    assert errors["bias"] > 1e-2 and errors["input"] < 1e-7 and errors["weight"] < 1e-7
+
+
+def test_planted_layers_break_exactly_the_tensor_they_say():
+    for i, planted in enumerate(PLANTED):
+        layer = PlantedTanhLayer(planted.in_features, planted.out_features, rng=i,
+                                 corrupt=planted.corrupt)
+        rng = np.random.default_rng(i)
+        x = rng.standard_normal((planted.n, planted.in_features))
+        dy = rng.standard_normal((planted.n, planted.out_features))
+        errors = reference_gradient_errors(layer, x, dy)
+        assert {k for k, v in errors.items() if v > 1e-2} == ({planted.broken} - {""})
+        assert all(v < 1e-7 for k, v in errors.items() if k != planted.broken)
+
+
+# -- every recognised wrong answer gets its own sentence ------------------------------------------
+
+
+@pytest.mark.parametrize("index", range(len(WRONG_REL_ERROR)))
+def test_rel_error_mistakes_are_named(index):
+    wrong, meaning = WRONG_REL_ERROR[index]
+    ns = _ns()
+    ns["rel_error"] = wrong
+    result = _result(ns, "rel_error")
+    assert result.status == "failed" and result.points == 0
+    assert result.why == [meaning]
+
+
+@pytest.mark.parametrize("index", range(len(WRONG_NUMERICAL)))
+def test_numerical_gradient_mistakes_are_named(index):
+    wrong, meaning = WRONG_NUMERICAL[index]
+    ns = _ns()
+    ns["numerical_gradient"] = wrong
+    result = _result(ns, "numerical_gradient")
+    assert result.status == "failed" and result.points == 0
+    assert result.why == [meaning]
+
+
+@pytest.mark.parametrize("index", range(len(WRONG_RESTORE)))
+def test_restore_mistakes_are_named(index):
+    wrong, meaning = WRONG_RESTORE[index]
+    ns = _ns()
+    ns["numerical_gradient"] = wrong
+    result = _result(ns, "restores_x")
+    assert result.status == "failed" and result.points == 0
+    assert result.why == [meaning]
+
+
+@pytest.mark.parametrize("index", range(len(WRONG_GRADIENT_ERRORS)))
+def test_gradient_errors_mistakes_are_named(index):
+    wrong, meaning = WRONG_GRADIENT_ERRORS[index]
+    ns = _ns()
+    ns["gradient_errors"] = wrong
+    result = _result(ns, "gradient_errors")
+    assert result.status == "failed" and result.points == 0
+    assert result.why == [meaning]
+
+
+def test_every_diagnosis_is_a_distinct_sentence():
+    tables = (WRONG_REL_ERROR, WRONG_NUMERICAL, WRONG_RESTORE, WRONG_GRADIENT_ERRORS)
+    for table in tables:
+        meanings = [m for _, m in table]
+        assert len(set(meanings)) == len(meanings)
+    assert sum(len(t) for t in tables) >= 6
+
+
+# -- mistakes written as a learner writes them -----------------------------------------------------
+
+REL = "return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))"
+
+
+def _replace(ns: dict, cell_id: str, old: str, new: str) -> dict:
+    source = _cells(read_notebook(SOLUTION))[cell_id]
+    assert source.count(old) == 1, old
+    exec(source.replace(old, new), ns)
+    return ns
+
+
+def test_rel_error_without_floor_is_explained_as_zero_over_zero():
+    ns = _replace(_ns(), "answer-rel-error", REL,
+                  "return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b))))")
+    result = _result(ns, "rel_error")
+    assert result.status == "failed" and "divide 0 by 0 (NaN)" in result.why[0]
+
+
+def test_rel_error_that_modifies_its_arguments_is_caught():
+    ns = _ns()
+    exec("def rel_error(a, b):\n    a -= b\n    return float(np.max(np.abs(a)))\n", ns)
+    result = _result(ns, "rel_error")
+    assert result.status == "failed" and "changed its arguments in place" in result.message
+
+
+def test_calling_f_with_x_is_explained():
+    ns = _replace(_ns(), "answer-numerical-gradient", "f_plus = f()", "f_plus = f(x)")
+    result = _result(ns, "numerical_gradient")
+    assert result.status == "failed" and "call f(), not f(x)" in result.why[0]
+
+
+def test_forward_difference_written_by_hand_is_named():
+    ns = _replace(_ns(), "answer-numerical-gradient",
+                  "grad[i] = (f_plus - f_minus) / (2 * h)",
+                  "x[i] = old\n        grad[i] = (f_plus - f()) / h")
+    result = _result(ns, "numerical_gradient")
+    assert "forward difference" in result.why[0]
+
+
+def test_numerical_gradient_returning_nothing_is_explained():
+    ns = _replace(_ns(), "answer-numerical-gradient", "return grad", "pass")
+    result = _result(ns, "numerical_gradient")
+    assert result.status == "failed" and "is a `return` statement missing?" in result.why[0]
+
+
+def test_gradient_errors_with_wrong_keys_or_a_modified_input_are_explained():
+    ns = _replace(_ns(), "answer-gradient-errors", 'errors = {"input":', 'errors = {"x":')
+    result = _result(ns, "gradient_errors")
+    assert "wrong keys" in result.message and '"input" for the input' in result.why[0]
+    ns = _replace(_ns(), "answer-gradient-errors", "x = x.copy()", "x += 0.0")
+    exec("def numerical_gradient(f, x, h=1e-5):\n    x += h\n    return np.zeros_like(x)\n", ns)
+    result = _result(ns, "gradient_errors")
+    assert "changed the caller's x" in result.message
+
+
+def test_a_checker_that_always_says_fine_misses_the_planted_bugs():
+    ns = _ns()
+    exec("def gradient_errors(layer, x, grad_output):\n"
+         "    return {'input': 0.0, 'weight': 0.0, 'bias': 0.0}\n", ns)
+    assert _result(ns, "gradient_errors").passed  # a correct layer: nothing to find
+    result = _result(ns, "planted_bugs")
+    assert result.status == "failed" and "sign flipped" in result.message
+
+
+def test_suspect_answers():
+    ns = _ns()
+    ns["suspect_tensor"] = "weight"
+    result = _result(ns, "suspect")
+    assert result.status == "failed" and "is right" in result.message
+    ns["suspect_tensor"] = "b"
+    assert "one of the tensors' names" in _result(ns, "suspect").message

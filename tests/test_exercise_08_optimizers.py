@@ -1,0 +1,171 @@
+"""Exercise 08 (optimisers): the solution scores full marks, every recognised mistake is named.
+
+The checks run in-process on a namespace built from the solution notebook's answer cells,
+with one rule replaced by a recognised wrong one (``WRONG``), and the tests assert the
+diagnosis the learner reads. CS231n's published numbers are reproduced by bp.optim.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bpkit as bp
+from bpkit.grading import check, checks_for, release_notebook
+from bpkit.grading._files import read_notebook
+from bpkit.grading.exercises.ex08_optimizers import (
+    CS231N,
+    FUNCTIONS,
+    STATE_KEYS,
+    WRONG,
+    WRONG_DTYPE,
+    reference_run,
+    scenarios,
+)
+
+EXERCISE = "08_optimizers"
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
+ANSWERS = ("answer-momentum", "answer-rmsprop", "answer-adam")
+
+
+def _cell(nb: dict, cell_id: str) -> str:
+    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
+
+
+def _ns(notebook: dict | None = None) -> dict:
+    nb = read_notebook(SOLUTION) if notebook is None else notebook
+    ns: dict = {"np": np, "bp": bp}
+    for cell_id in ANSWERS:
+        exec(_cell(nb, cell_id), ns)
+    return ns
+
+
+def _result(ns: dict, part: str):
+    return check(EXERCISE, part, namespace=ns).results[0]
+
+
+def test_solution_scores_eleven_and_stubs_are_not_attempted():
+    card = check(EXERCISE, namespace=_ns())
+    assert card.score == 11 == sum(c.points for c in checks_for(EXERCISE))
+    assert all(r.passed for r in card.results)
+    stub = check(EXERCISE, namespace=_ns(release_notebook(read_notebook(SOLUTION))))
+    assert stub.score == 0 and {r.label for r in stub.results} == {"not attempted"}
+
+
+@pytest.mark.parametrize("function", list(CS231N))
+def test_bpkit_optimizers_reproduce_cs231n_published_numbers(function):
+    lr, before, next_w, after = CS231N[function]
+    first = scenarios(function)[0]
+    assert first.hyper == {"lr": lr} and first.state.keys() == before.keys()
+    params, state = reference_run(function, first)
+    assert bp.rel_error(params[0], next_w) < 2e-7
+    for key, value in after.items():
+        if key == "step":
+            assert state[key] == value == 6
+        else:
+            assert bp.rel_error(state[key], value) < 1e-7
+
+
+def test_cs231n_velocity_is_minus_lr_times_the_buffer():
+    lr, before, _, after = CS231N["sgd_momentum"]
+    velocity = np.linspace(0.6, 0.9, num=20).reshape(4, 5)
+    np.testing.assert_allclose(-lr * before["momentum_buffer"], velocity, rtol=1e-15)
+    assert -lr * after["momentum_buffer"][0, 0] == pytest.approx(0.5406, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("part", "index"), [(p, i) for p, items in WRONG.items() for i in range(len(items))])
+def test_every_recognised_wrong_answer_is_named_by_its_own_words(part, index):
+    wrong, meaning = WRONG[part][index]
+    ns = _ns()
+    ns[FUNCTIONS[part]] = wrong
+    result = _result(ns, part)
+    assert result.status == "failed" and result.points == 0
+    assert result.why[0] == meaning, (result.message, result.why)
+
+
+def test_the_wrong_answers_have_distinct_sentences_and_at_least_six_per_rule():
+    meanings = [m for items in WRONG.values() for _, m in items]
+    assert len(meanings) == len(set(meanings))
+    assert all(len(items) >= 6 for items in WRONG.values())
+
+
+@pytest.mark.parametrize("index", range(len(WRONG_DTYPE)))
+def test_upcasting_float32_is_named(index):
+    name, wrong, meaning = WRONG_DTYPE[index]
+    ns = _ns()
+    ns[name] = wrong
+    result = _result(ns, "float32")
+    assert result.status == "failed" and result.why == [meaning]
+    assert _result(ns, name).passed  # float64 values are right: only the dtype check fails
+
+
+def test_a_state_under_other_names_is_told_pytorchs_names():
+    ns = _ns()
+    source = _cell(read_notebook(SOLUTION), "answer-rmsprop").replace('"square_avg"', '"cache"')
+    exec(source, ns)
+    result = _result(ns, "rmsprop")
+    assert result.status == "failed"
+    assert "state has no 'square_avg'" in result.why[0]
+
+
+def test_wrong_defaults_are_told_apart_from_wrong_formulas():
+    ns = _ns()
+    source = _cell(read_notebook(SOLUTION), "answer-adam").replace("0.999", "0.99")
+    exec(source, ns)
+    result = _result(ns, "adam")
+    assert result.status == "failed"
+    assert "right when every hyper-parameter is given, wrong with the defaults" in result.why[0]
+
+
+def test_an_exception_in_the_rule_is_an_error_pointing_at_the_line():
+    ns = _ns()
+    exec("def sgd_momentum(param, grad, state, lr, momentum=0.9):\n"
+         "    return param - lr * state['momentum_buffer']\n", ns)
+    result = _result(ns, "sgd_momentum")
+    assert result.status == "error" and "KeyError" in result.message
+
+
+def test_returning_nothing_is_explained():
+    ns = _ns()
+    exec("def adam(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
+         "    param -= lr * grad\n", ns)
+    result = _result(ns, "adam")
+    assert result.status == "failed"  # param was changed in place, and nothing returned
+    exec("def adam(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
+         "    state['step'] = 1\n", ns)
+    result = _result(ns, "adam")
+    assert result.status == "failed" and "nothing was returned" in result.why[0]
+
+
+@pytest.mark.parametrize("function", list(FUNCTIONS.values()))
+def test_the_checks_do_not_modify_the_scenarios(function):
+    before = copy.deepcopy(scenarios(function))
+    check(EXERCISE, namespace=_ns())
+    after = scenarios(function)
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a.param, b.param)
+        np.testing.assert_array_equal(a.grads, b.grads)
+    assert set(STATE_KEYS[function]) >= set(before[0].state)
+
+
+def test_torch_agrees_on_the_from_zero_scenario():
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: cross-check skipped")
+    ns = _ns()
+    for function, make in (
+        ("sgd_momentum", lambda p, h: torch.optim.SGD([p], lr=h["lr"], momentum=h["momentum"])),
+        ("rmsprop", lambda p, h: torch.optim.RMSprop([p], **h)),
+        ("adam", lambda p, h: torch.optim.Adam([p], **h)),
+    ):
+        scenario = scenarios(function)[1]
+        p = torch.tensor(scenario.param.copy(), requires_grad=True)
+        opt = make(p, scenario.hyper)
+        param, state = scenario.param.copy(), {}
+        for g in scenario.grads:
+            p.grad = torch.tensor(g.copy())
+            opt.step()
+            param = ns[function](param, g.copy(), state, **scenario.hyper)
+        np.testing.assert_allclose(param, p.detach().numpy(), rtol=1e-10, atol=1e-12)
