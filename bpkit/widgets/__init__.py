@@ -14,11 +14,13 @@ from bpkit.widgets.digit_browser import DigitBrowser
 from bpkit.widgets.exercise_activations import ActivationBackwardExplorer
 from bpkit.widgets.exercise_batchnorm import BatchNormTrainer
 from bpkit.widgets.exercise_chain_rule import ChainRuleExplorer
+from bpkit.widgets.exercise_deep_mlp_digits import DigitsPipeline
 from bpkit.widgets.exercise_dropout import DropoutLab
 from bpkit.widgets.exercise_gradient_checker import GradientCheckerLab
 from bpkit.widgets.exercise_linear_layer import LinearLayerTrainer
 from bpkit.widgets.exercise_optimizers import YourOptimizerRace
 from bpkit.widgets.exercise_softmax_cross_entropy import SoftmaxLossExplorer
+from bpkit.widgets.exercise_train_an_mlp import SpiralLoop
 from bpkit.widgets.exercise_value_backward import BackpropStepper
 from bpkit.widgets.gradcheck_explorer import GradcheckExplorer
 from bpkit.widgets.graph_stepper import GraphStepper
@@ -38,6 +40,7 @@ __all__ = [
     "DerivativeExplorer",
     "DescentExplorer",
     "DigitBrowser",
+    "DigitsPipeline",
     "DropoutLab",
     "GradcheckExplorer",
     "GradientCheckerLab",
@@ -49,6 +52,7 @@ __all__ = [
     "ShapeExplorer",
     "SideBySide",
     "SoftmaxLossExplorer",
+    "SpiralLoop",
     "WidgetApp",
     "YourOptimizerRace",
 ]

@@ -16,7 +16,9 @@ MODULES: dict[str, str] = {
     "04_activations": "bpkit.grading.exercises.ex04_activations",
     "05_softmax_cross_entropy": "bpkit.grading.exercises.ex05_softmax_cross_entropy",
     "06_gradient_checker": "bpkit.grading.exercises.ex06_gradient_checker",
+    "07_train_an_mlp": "bpkit.grading.exercises.ex07_train_an_mlp",
     "08_optimizers": "bpkit.grading.exercises.ex08_optimizers",
     "09_batchnorm": "bpkit.grading.exercises.ex09_batchnorm",
     "10_dropout": "bpkit.grading.exercises.ex10_dropout",
+    "11_deep_mlp_digits": "bpkit.grading.exercises.ex11_deep_mlp_digits",
 }

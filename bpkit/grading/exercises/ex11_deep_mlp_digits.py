@@ -1,0 +1,399 @@
+"""Checks of exercise ``11_deep_mlp_digits``: a deep MLP of the learner's design on digits.
+
+The learner writes ``standardize(X_train, X)``, ``make_model(rng)``, ``predict(model, X)``
+and ``train(model, X, y, rng)`` (their own loop or ``bp.fit``; depth, width, activation,
+normalisation and optimizer are theirs). The first three are checked on their own, each
+against the mistakes of its kind. Then the grader splits ``bp.load_digits()`` with a seed
+the notebook does not show, runs the learner's whole pipeline (a part that fails its own
+check is replaced by bpkit's, and the card says so) and scores the trained model on the
+held-out images. Each recognised wrong answer is in ``WRONG``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bpkit.data import Standardizer, load_digits, train_test_split
+from bpkit.grading.exercises._training import (
+    MODEL_WRONG,
+    as_losses,
+    cached,
+    curve_problems,
+    fingerprint,
+    model_feedback,
+    params_of,
+)
+from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.registry import register_check
+from bpkit.layers import BatchNorm1d, Dropout, Linear, ReLU
+from bpkit.module import Module, Sequential
+from bpkit.train import TrainingDiverged
+from bpkit.train import predict as bp_predict
+
+__all__ = ["HELDOUT_THRESHOLD", "WRONG"]
+
+EXERCISE = "11_deep_mlp_digits"
+#: the held-out accuracy the trained model must reach.
+HELDOUT_THRESHOLD = 0.97
+_SEED = 110_233  # the grader's split; not shown in the notebook
+_MAX_PARAMS = 250_000
+
+#: every recognised wrong answer: key -> the sentence the card shows for it.
+WRONG: dict[str, str] = {
+    **MODEL_WRONG,
+    # standardize
+    "not_standardised": "returned X unchanged: the pixels (0 to 16) are not standardised; "
+    "subtract the training mean and divide by the training standard deviation, per pixel",
+    "own_statistics": "used the statistics of X itself, not of X_train: test images then "
+    "shape their own preprocessing (leakage), and a single image cannot be standardised; "
+    "compute the mean and std on X_train only and apply them to X",
+    "per_image": "computed the statistics of each image (axis=1): standardise each pixel "
+    "over the images, mean and std with axis=0",
+    "global_statistics": "used one mean and one std for all pixels: each pixel needs its "
+    "own, X_train.mean(axis=0) and X_train.std(axis=0)",
+    "no_centering": "divided by the std but did not subtract the mean",
+    "no_scaling": "subtracted the mean but did not divide by the std",
+    "min_max": "scaled the pixels into [0, 1] (divided by 16 or by the maximum) instead of "
+    "standardising them to mean 0 and std 1",
+    "constant_nan": "NaN or inf where a pixel is constant in X_train (std 0): use std 1 "
+    "for those pixels, as bp.Standardizer does",
+    "constant_blowup": "a pixel constant in X_train was divided by a tiny number (std + "
+    "eps): an image with ink there gets a huge value; use std 1 where the std is 0",
+    "standardize_in_place": "changed the caller's array in place (X -= ...): compute a new "
+    "array instead",
+    # predict
+    "train_mode": "predicted in train mode: BatchNorm used the batch's own statistics (and "
+    "updated its running ones) and Dropout dropped units; call model.eval() first",
+    "left_eval": "left the model in eval mode: training after predict would run without "
+    "Dropout and with frozen BatchNorm statistics; restore the mode it had (model.train())",
+    "returned_scores": "returned one score per class (logits or probabilities): return the "
+    "class indices, scores.argmax(axis=1)",
+    "wrong_axis": "took the argmax over the images (axis=0): the class is the argmax over "
+    "each row, axis=1",
+    "predict_in_place": "changed the caller's array in place",
+    # train
+    "diverged": "the loss became NaN or infinite: the learning rate is too high, the steps "
+    "overshoot and blow up; lower it",
+    "exploded": "the loss jumped far above ln C, worse than guessing: the learning rate "
+    "is too high, the steps overshoot (and can kill the ReLU units); lower it",
+    "rising": "the loss went up: the learning rate is too high (or the update has the wrong "
+    "sign)",
+    "barely_moves": "the loss fell by less than half: the learning rate is too low or there "
+    "are too few epochs",
+    "weights_unchanged": "the weights did not change during train: is optimizer.step() "
+    "called, after model.backward(loss_fn.backward())?",
+    "data_modified": "train changed X or y in place (e.g. rng.shuffle(X)): the pairs of "
+    "images and labels are broken; shuffle indices instead (bp.batches or bp.fit do)",
+    "overfitting": "overfitting: the loss on the images train learnt from is close to 0 "
+    "but far fewer held-out images are right; train on all the images you are given, add "
+    "weight decay or dropout, train fewer epochs, or use a smaller model",
+    "underfitting": "the model does not even fit the training images: train for more "
+    "epochs, with a better learning rate, or a larger model",
+}
+
+
+def _fail(key: str, message: str, **kwargs: Any) -> Feedback:
+    return Feedback.fail(message, why=[WRONG[key]], **kwargs)
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    return load_digits()
+
+
+# -- part 1: standardize ---------------------------------------------------------------------------
+
+
+def _standardize_data() -> tuple[np.ndarray, np.ndarray]:
+    """300 training images with a pixel constant in them but not in the 60 other images."""
+    X, _ = _digits()
+    rng = np.random.default_rng(111)
+    column = 40  # a border pixel with ink in only 9 images
+    blank = np.flatnonzero(X[:, column] == 0)
+    inked = np.flatnonzero(X[:, column] > 0)
+    train = rng.choice(blank, 300, replace=False)
+    rest = np.setdiff1d(np.arange(len(X)), train)
+    other = np.concatenate([rng.choice(inked, 3, replace=False),
+                            rng.choice(np.setdiff1d(rest, inked), 57, replace=False)])
+    return X[train], X[other]
+
+
+def _standardize_feedback(fn: Any) -> Feedback:
+    X_train, X = _standardize_data()
+    a, b = X_train.copy(), X.copy()
+    with np.errstate(all="ignore"):
+        out = fn(a, b)
+    if not (np.array_equal(a, X_train) and np.array_equal(b, X)):
+        return _fail("standardize_in_place", "standardize changed X_train or X")
+    mu, sd = X_train.mean(axis=0), X_train.std(axis=0)
+    constant = sd == 0
+    right = (X - mu) / np.where(constant, 1.0, sd)
+    name = "standardize(X_train, X)"
+    if out is None:
+        return compare(out, right, name=name)
+    arr = np.asarray(out, dtype=np.float64)
+    if arr.shape != X.shape:
+        return compare(arr, right, name=name)
+    varying = ~constant
+    ddof1 = (X - mu) / np.where(constant, 1.0, X_train.std(axis=0, ddof=1))
+    ok_varying = any(np.allclose(arr[:, varying], r[:, varying], rtol=1e-6, atol=1e-8)
+                     for r in (right, ddof1))
+    if ok_varying:
+        tail = arr[:, constant]
+        if not np.all(np.isfinite(tail)):
+            return _fail("constant_nan", f"{name} has NaN or inf in pixels constant in X_train")
+        if np.any(np.abs(tail) > np.abs(right[:, constant]) + 1e-9):
+            return _fail("constant_blowup", f"{name} is huge in a pixel constant in X_train",
+                         got=f"largest |value| {float(np.abs(tail).max()):.3g}")
+        return Feedback.ok("per-pixel statistics of X_train; constant pixels kept finite")
+    with np.errstate(all="ignore"):
+        own_sd = X.std(axis=0)
+        img_mu, img_sd = X.mean(axis=1, keepdims=True), X.std(axis=1, keepdims=True)
+        candidates = {
+            "not_standardised": X,
+            "own_statistics": (X - X.mean(axis=0)) / np.where(own_sd == 0, 1.0, own_sd),
+            "per_image": (X - img_mu) / np.where(img_sd == 0, 1.0, img_sd),
+            "global_statistics": (X - X_train.mean()) / X_train.std(),
+            "no_centering": X / np.where(constant, 1.0, sd),
+            "no_scaling": X - mu,
+            "min_max": X / 16.0,
+        }
+    for key, wrong in candidates.items():
+        if np.allclose(arr[:, varying], wrong[:, varying], rtol=1e-6, atol=1e-8):
+            return _fail(key, f"{name} gives other values than (X - mean) / std with "
+                         "X_train's per-pixel statistics")
+    if not np.all(np.isfinite(arr[:, varying])):
+        return _fail("constant_nan", f"{name} contains NaN or inf")
+    return compare(arr, right, name=name)
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="standardize",
+    points=2,
+    requires=("standardize",),
+    hint="mean = X_train.mean(axis=0); std = X_train.std(axis=0); std[std == 0] = 1; "
+    "return (X - mean) / std",
+)
+def standardize(ns: dict[str, Any]) -> Feedback:
+    """standardize(X_train, X): X with the per-pixel mean and std of X_train"""
+    return _standardize_feedback(ns["standardize"])
+
+
+# -- part 2: the model ----------------------------------------------------------------------------
+
+
+def _standardized_sample() -> tuple[np.ndarray, np.ndarray]:
+    X, y = _digits()
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.5, rng=112, stratify=True)
+    return Standardizer().fit(X_train).transform(X_train[:256]), y_train[:256]
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="model",
+    points=2,
+    requires=("make_model",),
+    hint="bp.Sequential(bp.Linear(64, 128, rng=rng), bp.BatchNorm1d(128), bp.ReLU(), "
+    "bp.Linear(128, 64, rng=rng), ..., bp.Linear(64, 10, rng=rng))",
+)
+def model(ns: dict[str, Any]) -> Feedback:
+    """make_model(rng): 64 pixels -> 10 logits, at least 2 hidden layers, initial loss ~ ln 10"""
+    Z, y = _standardized_sample()
+    return model_feedback(ns["make_model"], Z, y, 10, tolerance=0.5, max_params=_MAX_PARAMS,
+                          min_hidden=2)
+
+
+# -- part 3: predict ------------------------------------------------------------------------------
+
+
+def _predict_setup() -> tuple[Module, np.ndarray]:
+    """A small trained-looking network with BatchNorm and Dropout, and 40 inputs."""
+    rng = np.random.default_rng(113)
+    net = Sequential(Linear(64, 16, rng=rng), BatchNorm1d(16), ReLU(), Dropout(0.5, rng=rng),
+                     Linear(16, 10, rng=rng))
+    bn = net[1]
+    bn.running_mean = rng.standard_normal(16) * 2.0
+    bn.running_var = rng.uniform(0.2, 3.0, 16)
+    return net, rng.standard_normal((40, 64))
+
+
+def _predict_feedback(fn: Any) -> Feedback:
+    net, Z = _predict_setup()
+    net.eval()
+    right = np.asarray(net(Z)).argmax(axis=1)
+    net.train()
+    buffers = [np.array(b, copy=True) for _, b in net.named_buffers()]
+    Zc = Z.copy()
+    out = fn(net, Zc)
+    if not np.array_equal(Zc, Z):
+        return _fail("predict_in_place", "predict changed the X it was given")
+    moved = any(not np.array_equal(a, b)
+                for a, (_, b) in zip(buffers, net.named_buffers(), strict=True))
+    if out is None:
+        return compare(out, right, name="predict(model, X)")
+    arr = np.asarray(out)
+    if arr.shape == (len(Z), 10):
+        return _fail("returned_scores", f"predict returned an array of shape {arr.shape}",
+                     expected=f"class indices of shape ({len(Z)},)", got=str(arr.shape))
+    if arr.shape == (10,) or arr.shape == (64,):
+        return _fail("wrong_axis", f"predict returned an array of shape {arr.shape}",
+                     expected=f"({len(Z)},)", got=str(arr.shape))
+    if moved:
+        return _fail("train_mode", "predict changed BatchNorm's running statistics")
+    if arr.shape != right.shape or not np.array_equal(arr, right):
+        fb = compare(arr, right, name="predict(model, X)")
+        if arr.shape == right.shape:
+            fb.why = [WRONG["train_mode"] + " (the predictions differ from eval mode's)"]
+        return fb
+    if not all(m.training for m in net.modules()):
+        return _fail("left_eval", "after predict the model is in eval mode; it was in train "
+                     "mode before")
+    return Feedback.ok("eval-mode class indices; the model's mode and statistics unchanged")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="predict",
+    points=2,
+    requires=("predict",),
+    hint="model.eval(); classes = model(X).argmax(axis=1); model.train(); return classes",
+)
+def predict(ns: dict[str, Any]) -> Feedback:
+    """predict(model, X): class indices from eval mode, the model's mode restored"""
+    return _predict_feedback(ns["predict"])
+
+
+# -- part 4: train, scored on held-out digits -----------------------------------------------
+
+
+@dataclass
+class _Run:
+    losses: np.ndarray
+    changed: bool
+    modified: bool
+    train_accuracy: float
+    heldout_accuracy: float
+    replaced: list[str]
+
+
+def _train_run(ns: dict[str, Any]) -> _Run:
+    X, y = _digits()
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, rng=_SEED, stratify=True)
+    replaced = []
+    std = ns.get("standardize")
+    if std is None or not _standardize_feedback(std).passed:
+        scaler = Standardizer().fit(X_tr)
+        Z_tr, Z_te = scaler.transform(X_tr), scaler.transform(X_te)
+        replaced.append("standardize")
+    else:
+        Z_tr, Z_te = np.asarray(std(X_tr, X_tr)), np.asarray(std(X_tr, X_te))
+    pred = ns.get("predict")
+    if pred is None or not _predict_feedback(pred).passed:
+        pred = bp_predict
+        replaced.append("predict")
+    Zc, yc = Z_tr.copy(), y_tr.copy()
+    rng = np.random.default_rng(_SEED + 1)
+    net = ns["make_model"](rng)
+    if not isinstance(net, Module):
+        raise CheckFailed(_fail("not_module", "make_model(rng) did not return a bp.Module"))
+    start = params_of(net)
+    try:
+        with np.errstate(all="ignore"):  # a diverging run is diagnosed, not warned about
+            result = ns["train"](net, Zc, yc, rng)
+    except TrainingDiverged as exc:
+        raise CheckFailed(_fail("diverged", "bp.fit stopped: the training diverged",
+                                got=str(exc).splitlines()[0])) from None
+    losses = as_losses(result, "train(model, X, y, rng)")
+    with np.errstate(all="ignore"):
+        train_acc = float(np.mean(np.asarray(pred(net, Z_tr)) == y_tr))
+        held_acc = float(np.mean(np.asarray(pred(net, Z_te)) == y_te))
+    return _Run(
+        losses=losses,
+        changed=any(not np.array_equal(a, b) for a, b in zip(params_of(net), start, strict=True)),
+        modified=not (np.array_equal(Zc, Z_tr) and np.array_equal(yc, y_tr)),
+        train_accuracy=train_acc,
+        heldout_accuracy=held_acc,
+        replaced=replaced,
+    )
+
+
+def _run(ns: dict[str, Any]) -> _Run:
+    key = fingerprint(ns, ("standardize", "make_model", "predict", "train"))
+    result = cached(EXERCISE, key, lambda: _train_run(ns))
+    if isinstance(result, CheckFailed):
+        raise result
+    return result
+
+
+def _note(run: _Run) -> str:
+    if not run.replaced:
+        return ""
+    names = " and ".join(run.replaced)
+    return f" (your {names} fails its own check, so bpkit's was used here)"
+
+
+def _training_problem(run: _Run) -> Feedback | None:
+    curve = (f"loss {run.losses[0]:.4g} in epoch 1, {run.losses[-1]:.4g} in epoch "
+             f"{len(run.losses)}")
+    if run.modified:
+        return _fail("data_modified", "train changed the X or y it was given")
+    if not run.changed:
+        return _fail("weights_unchanged", f"the weights are the same after train ({curve})")
+    problems = curve_problems(run.losses, WRONG, math.log(10))
+    if problems:
+        return Feedback.fail(curve, why=problems)
+    return None
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="loss_falls",
+    points=1,
+    requires=("make_model", "train"),
+    hint="return the per-epoch losses (bp.fit's History works too); the last should be "
+    "well below the first",
+    timeout=60,
+)
+def loss_falls(ns: dict[str, Any]) -> Feedback:
+    """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
+    run = _run(ns)
+    problem = _training_problem(run)
+    if problem is not None:
+        problem.message += _note(run)
+        return problem
+    return Feedback.ok(f"{len(run.losses)} epochs: loss {run.losses[0]:.3f} -> "
+                       f"{run.losses[-1]:.4f}{_note(run)}")
+
+
+@register_check(
+    exercise=EXERCISE,
+    id="heldout",
+    points=4,
+    requires=("make_model", "train"),
+    hint="64-128-64-10 with BatchNorm and ReLU, Adam (lr = 3e-3) with a cosine schedule, "
+    "batches of 32, 15-20 epochs: about 98%",
+    timeout=60,
+)
+def heldout(ns: dict[str, Any]) -> Feedback:
+    """at least 97% accuracy on 450 digits the grader holds back"""
+    run = _run(ns)
+    tr, ho = run.train_accuracy, run.heldout_accuracy
+    scores = f"held-out accuracy {ho:.1%} (450 images), training accuracy {tr:.1%}{_note(run)}"
+    if ho >= HELDOUT_THRESHOLD:
+        return Feedback.ok(scores)
+    problem = _training_problem(run)
+    if problem is not None:
+        problem.message = f"{scores}; {problem.message}"
+        return problem
+    kwargs = {"expected": f"held-out accuracy >= {HELDOUT_THRESHOLD:.0%}", "got": f"{ho:.1%}"}
+    memorised = run.losses[-1] < 0.05  # the loss on the images train used is near 0
+    if (tr >= 0.99 and tr - ho > 0.03) or memorised:
+        return _fail("overfitting", scores, **kwargs)
+    if tr < HELDOUT_THRESHOLD:
+        return _fail("underfitting", scores, **kwargs)
+    return Feedback.fail(scores, why=["close: try weight decay, a learning-rate schedule or "
+                                      "a few more epochs"], **kwargs)

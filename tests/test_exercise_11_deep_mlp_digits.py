@@ -1,0 +1,172 @@
+"""Exercise 11: the solution scores full marks in-process, every recognised mistake is named.
+
+Each wrong answer is the solution's own cells with some text changed, run through the same
+checks the notebook runs; the test asserts the sentence the learner reads on the card.
+Training cases use few epochs or few images, so the module stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import bpkit as bp
+from bpkit.grading import check, release_notebook
+from bpkit.grading._files import read_notebook
+from bpkit.grading.exercises.ex11_deep_mlp_digits import WRONG
+
+EXERCISE = "11_deep_mlp_digits"
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
+ANSWERS = ("answer-standardize", "answer-model", "answer-predict", "answer-train")
+
+
+def _cell(nb: dict, cell_id: str) -> str:
+    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
+
+
+def _ns(old: str | tuple = "", new: str | tuple = "", *, nb: dict | None = None) -> dict:
+    """The solution's answers (or ``nb``'s) with ``old`` replaced by ``new`` (pairwise)."""
+    source = "\n\n".join(_cell(nb or read_notebook(SOLUTION), cid) for cid in ANSWERS)
+    olds, news = (old, new) if isinstance(old, tuple) else ((old,), (new,))
+    for o, n in zip(olds, news, strict=True):
+        if o:
+            assert source.count(o) == 1, o
+            source = source.replace(o, n)
+    ns: dict = {"np": np, "bp": bp}
+    exec(HELPERS, ns)
+    exec(source, ns)
+    return ns
+
+
+STATS = "    mean = X_train.mean(axis=0)\n    std = X_train.std(axis=0)\n"
+WHERE = "    std = np.where(std == 0, 1.0, std)\n"
+RETURN_Z = "    return (X - mean) / std\n"
+END = "bp.Linear(64, 10, rng=rng),\n    )"
+HIDDEN = ("bp.Linear(64, 128, rng=rng), bp.BatchNorm1d(128), bp.ReLU(),\n"
+          "        bp.Linear(128, 64, rng=rng), bp.BatchNorm1d(64), bp.ReLU(),\n")
+EPOCHS = "    epochs = 20\n"
+ADAM = "bp.optim.Adam(model.parameters(), lr=3e-3)"
+FIT = "    history = bp.fit("
+
+CASES: dict[str, tuple[str, Any, Any]] = {
+    "not_standardised": ("standardize", RETURN_Z, "    return X\n"),
+    "own_statistics": ("standardize", STATS, STATS.replace("X_train", "X")),
+    "per_image": ("standardize", STATS, "    mean = X.mean(axis=1, keepdims=True)\n"
+                  "    std = X.std(axis=1, keepdims=True)\n"),
+    "global_statistics": ("standardize", STATS, STATS.replace("axis=0", "")),
+    "no_centering": ("standardize", RETURN_Z, "    return X / std\n"),
+    "no_scaling": ("standardize", RETURN_Z, "    return X - mean\n"),
+    "min_max": ("standardize", RETURN_Z, "    return X / 16\n"),
+    "constant_nan": ("standardize", WHERE, ""),
+    "constant_blowup": ("standardize", WHERE, "    std = std + 1e-8\n"),
+    "standardize_in_place": ("standardize", RETURN_Z, "    X -= mean\n    X /= std\n"
+                             "    return X\n"),
+    "not_module": ("model", END, END + ".layers"),
+    "input_size": ("model", "bp.Linear(64, 128, rng=rng)", "bp.Linear(63, 128, rng=rng)"),
+    "output_size": ("model", "bp.Linear(64, 10, rng=rng)", "bp.Linear(64, 9, rng=rng)"),
+    "linear": ("model", HIDDEN, HIDDEN.replace(" bp.ReLU(),", "")),
+    "softmax_output": ("model", END, "bp.Linear(64, 10, rng=rng), Softmax(),\n    )"),
+    "init_scale": ("model", END, END + ".astype(np.float64) if False else big(bp.Sequential(\n"
+                   "        bp.Linear(64, 32, rng=rng), bp.ReLU(), bp.Linear(32, 32, rng=rng),"
+                   " bp.ReLU(), bp.Linear(32, 10, rng=rng)))"),
+    "rng_ignored": ("model", "bp.Linear(64, 128, rng=rng)", "bp.Linear(64, 128)"),
+    "rng_fixed": ("model", "    return bp.Sequential(", "    rng = 0\n    return bp.Sequential("),
+    "too_big": ("model", HIDDEN, HIDDEN.replace("128", "2048")),
+    "shallow": ("model", HIDDEN, "bp.Linear(64, 64, rng=rng), bp.ReLU(),\n        "),
+    "train_mode": ("predict", "    model.eval()\n", ""),
+    "left_eval": ("predict", "    model.train(was_training)\n", ""),
+    "returned_scores": ("predict", ".argmax(axis=1)", ""),
+    "wrong_axis": ("predict", "argmax(axis=1)", "argmax(axis=0)"),
+    "predict_in_place": ("predict", "classes = model(X)", "X -= 0.5\n    classes = model(X + 0.5)"),
+    "diverged": ("loss_falls", ADAM, "bp.optim.SGD(model.parameters(), lr=1e300)"),
+    "exploded": ("loss_falls", (EPOCHS, ADAM),
+                 ("    epochs = 2\n", "bp.optim.SGD(model.parameters(), lr=300.0)")),
+    "rising": ("loss_falls", FIT, "    return ascend(model, X, y, rng)\n" + FIT),
+    "barely_moves": ("loss_falls", (EPOCHS, ADAM),
+                     ("    epochs = 2\n", "bp.optim.Adam(model.parameters(), lr=1e-7)")),
+    "weights_unchanged": ("loss_falls", (EPOCHS, FIT),
+                          ("    epochs = 2\n", "    optimizer.step = lambda: None\n" + FIT)),
+    "data_modified": ("loss_falls", (EPOCHS, FIT),
+                      ("    epochs = 2\n", "    rng.shuffle(X)\n" + FIT)),
+    "overfitting": ("heldout", (EPOCHS, FIT),
+                    ("    epochs = 60\n", "    X, y = X[:100], y[:100]\n" + FIT)),
+    "underfitting": ("heldout", (EPOCHS, ADAM),
+                     ("    epochs = 3\n", "bp.optim.SGD(model.parameters(), lr=0.05)")),
+}
+
+HELPERS = """
+class Softmax(bp.Module):
+    def forward(self, x):
+        return bp.softmax(x)
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+
+def big(model):
+    for p in model.parameters():
+        if p.name == "weight":
+            p.data *= 30
+    return model
+
+
+def ascend(model, X, y, rng):
+    loss_fn, losses = bp.CrossEntropyLoss(), []
+    for epoch in range(3):
+        loss = loss_fn(model(X), y)
+        model.zero_grad()
+        model.backward(loss_fn.backward())
+        for p in model.parameters():
+            p.data += 0.05 * p.grad
+        losses.append(loss)
+    return losses
+"""
+
+
+def _result(ns: dict, part: str):
+    return check(EXERCISE, part, namespace=ns).results[0]
+
+
+def test_every_recognised_wrong_answer_has_a_case():
+    assert set(CASES) == set(WRONG)
+    assert len(set(WRONG.values())) == len(WRONG)  # a distinct sentence each
+
+
+def test_solution_scores_full_marks():
+    card = check(EXERCISE, namespace=_ns())
+    assert card.passed and card.score == card.max_score == 11
+
+
+def test_untouched_copy_is_not_attempted():
+    card = check(EXERCISE, namespace=_ns(nb=release_notebook(read_notebook(SOLUTION))))
+    assert card.score == 0 and {r.label for r in card.results} == {"not attempted"}
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_wrong_answer_is_named(key):
+    part, old, new = CASES[key]
+    result = _result(_ns(old, new), part)
+    assert result.status == "failed" and result.points == 0, (result.status, result.message)
+    assert WRONG[key] in result.why, (result.message, result.why)
+
+
+def test_a_failing_part_is_replaced_by_bpkits_and_the_card_says_so():
+    ns = _ns(("    model.eval()\n", EPOCHS), ("", "    epochs = 3\n"))
+    result = _result(ns, "loss_falls")
+    assert "your predict fails its own check, so bpkit's was used here" in result.message
+
+
+def test_the_learners_arrays_are_not_modified():
+    ns = _ns()
+    X, _ = bp.load_digits()
+    A, B = X[:100].copy(), X[100:150].copy()
+    ns["standardize"](A, B)
+    assert np.array_equal(A, X[:100]) and np.array_equal(B, X[100:150])
+
+
+def test_a_crashing_answer_is_an_error():
+    result = _result(_ns(RETURN_Z, "    return (X - mean) / std[:3]\n"), "standardize")
+    assert result.status == "error" and "your code raised" in result.message
