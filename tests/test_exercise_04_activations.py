@@ -7,42 +7,28 @@ one layer replaced by a wrong one, and the tests assert the diagnosis the learne
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from exercise_helpers import cell, first_result, namespace, says, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex04_activations import WRONG, function
 
 EXERCISE = "04_activations"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 ANSWERS = ("answer-relu", "answer-sigmoid", "answer-tanh")
 LAYER_OF = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
 
-def _cell(nb: dict, cell_id: str) -> str:
-    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
-
-
 def _ns(nb: dict | None = None, replace: str = "") -> dict:
     """The three layers of the solution (or of ``nb``), then ``replace`` run on top."""
-    nb = nb or read_notebook(SOLUTION)
-    ns: dict = {"np": np, "bp": bp}
-    for cell_id in ANSWERS:
-        exec(_cell(nb, cell_id), ns)
-    exec(replace, ns)
-    return ns
+    nb = nb or solution(EXERCISE)
+    return namespace(*(cell(nb, cell_id) for cell_id in ANSWERS), replace)
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
-
-
-def _says(result, text: str) -> bool:
-    return any(text in line for line in [result.message, *result.why])
+_result = partial(first_result, EXERCISE)
 
 
 def test_solution_scores_eleven_points():
@@ -52,7 +38,7 @@ def test_solution_scores_eleven_points():
 
 
 def test_untouched_student_copy_is_not_attempted():
-    card = check(EXERCISE, namespace=_ns(release_notebook(read_notebook(SOLUTION))))
+    card = check(EXERCISE, namespace=_ns(release_notebook(solution(EXERCISE))))
     assert card.score == 0
     assert {r.label for r in card.results} == {"not attempted"}
 
@@ -133,10 +119,10 @@ SIGMOID_BACKWARD = "return grad_output * s * (1 - s)"
     ],
 )
 def test_source_level_mistakes_are_named(part, wrong, diagnosis):
-    nb = read_notebook(SOLUTION)
+    nb = solution(EXERCISE)
     cell_id = "answer-sigmoid" if "s * (1 - s)" in wrong or "self._out" in wrong \
         else "answer-relu"
-    source = _cell(nb, cell_id)
+    source = cell(nb, cell_id)
     if wrong == RELU_BACKWARD:  # the backward that forgot its return
         source = source.replace(RELU_BACKWARD, "dx = grad_output * (self._x > 0)")
     elif part == "relu_forward":  # forward zeroes the caller's array
@@ -148,12 +134,12 @@ def test_source_level_mistakes_are_named(part, wrong, diagnosis):
     ns = _ns(replace=source)
     result = _result(ns, part)
     assert result.status == "failed" and result.points == 0
-    assert _says(result, diagnosis), (result.message, result.why)
+    assert says(result, diagnosis), (result.message, result.why)
 
 
 def test_in_place_backward_still_gets_the_backward_points():
     # one mistake costs points in one part only: the values returned are right
-    source = _cell(read_notebook(SOLUTION), "answer-relu").replace(
+    source = cell(solution(EXERCISE), "answer-relu").replace(
         RELU_BACKWARD, "grad_output[self._x <= 0] = 0\n        return grad_output")
     card = check(EXERCISE, namespace=_ns(replace=source))
     by_id = {r.id: r for r in card.results}
@@ -163,7 +149,7 @@ def test_in_place_backward_still_gets_the_backward_points():
 
 
 def test_np_max_instead_of_np_maximum_is_explained():
-    source = _cell(read_notebook(SOLUTION), "answer-relu").replace(
+    source = cell(solution(EXERCISE), "answer-relu").replace(
         "return np.maximum(x, 0)", "return np.max(x, 0)")
     result = _result(_ns(replace=source), "relu_forward")
     assert result.status == "failed"
@@ -179,7 +165,7 @@ def test_bpkit_layers_and_non_modules_are_refused():
 
 
 def test_an_exception_in_the_learners_code_is_reported_not_raised():
-    source = _cell(read_notebook(SOLUTION), "answer-tanh").replace(
+    source = cell(solution(EXERCISE), "answer-tanh").replace(
         "t = self._out", "t = self._output")
     result = _result(_ns(replace=source), "tanh_backward")
     assert result.status == "error" and "AttributeError" in result.message

@@ -7,41 +7,27 @@ one answer replaced by a wrong one, and the tests assert the diagnosis the learn
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from exercise_helpers import cell, first_result, namespace, says, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex05_softmax_cross_entropy import WRONG
 
 EXERCISE = "05_softmax_cross_entropy"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 ANSWERS = ("answer-softmax", "answer-loss")
-
-
-def _cell(nb: dict, cell_id: str) -> str:
-    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
 
 
 def _ns(nb: dict | None = None, replace: str = "") -> dict:
     """The solution's softmax and loss class (or those of ``nb``), then ``replace``."""
-    nb = nb or read_notebook(SOLUTION)
-    ns: dict = {"np": np, "bp": bp}
-    for cell_id in ANSWERS:
-        exec(_cell(nb, cell_id), ns)
-    exec(replace, ns)
-    return ns
+    nb = nb or solution(EXERCISE)
+    return namespace(*(cell(nb, cell_id) for cell_id in ANSWERS), replace)
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
-
-
-def _says(result, text: str) -> bool:
-    return any(text in line for line in [result.message, *result.why])
+_result = partial(first_result, EXERCISE)
 
 
 def test_solution_scores_thirteen_points():
@@ -51,7 +37,7 @@ def test_solution_scores_thirteen_points():
 
 
 def test_untouched_student_copy_is_not_attempted():
-    card = check(EXERCISE, namespace=_ns(release_notebook(read_notebook(SOLUTION))))
+    card = check(EXERCISE, namespace=_ns(release_notebook(solution(EXERCISE))))
     assert card.score == 0
     assert {r.label for r in card.results} == {"not attempted"}
 
@@ -132,17 +118,17 @@ COPY = "grad = p.copy()  # the cache stays as forward left it"
     ],
 )
 def test_source_level_mistakes_are_named(part, old, new, diagnosis):
-    nb = read_notebook(SOLUTION)
+    nb = solution(EXERCISE)
     cell_id = "answer-softmax" if part == "softmax" else "answer-loss"
-    source = _cell(nb, cell_id)
+    source = cell(nb, cell_id)
     assert source.count(old) == 1
     result = _result(_ns(replace=source.replace(old, new)), part)
     assert result.status == "failed" and result.points == 0
-    assert _says(result, diagnosis), (result.message, result.why)
+    assert says(result, diagnosis), (result.message, result.why)
 
 
 def test_a_missing_keepdims_is_explained_as_a_shape_error_on_a_non_square_batch():
-    source = _cell(read_notebook(SOLUTION), "answer-softmax").replace(
+    source = cell(solution(EXERCISE), "answer-softmax").replace(
         "z - z.max(axis=1, keepdims=True)", "z - z.max(axis=1)")
     result = _result(_ns(replace=source), "softmax")
     assert "raised a shape error for logits of shape (4, 3)" in result.message
@@ -161,7 +147,7 @@ def test_bpkit_softmax_and_loss_are_refused():
 
 
 def test_an_exception_in_the_learners_code_is_reported_not_raised():
-    source = _cell(read_notebook(SOLUTION), "answer-loss").replace(
+    source = cell(solution(EXERCISE), "answer-loss").replace(
         "p, labels = self._cache", "p, labels = self.cache")
     result = _result(_ns(replace=source), "backward")
     assert result.status == "error" and "AttributeError" in result.message

@@ -7,14 +7,13 @@ learner would), and the test asserts the diagnosis the learner reads on the card
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from exercise_helpers import cell, edited, first_result, namespace, solution
 
-import bpkit as bp
 from bpkit.grading import check, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex06_gradient_checker import (
     PLANTED,
     WRONG_GRADIENT_ERRORS,
@@ -26,26 +25,18 @@ from bpkit.grading.exercises.ex06_gradient_checker import (
 )
 
 EXERCISE = "06_gradient_checker"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 ANSWERS = ("answer-rel-error", "answer-numerical-gradient", "answer-gradient-errors")
 
 
-def _cells(nb: dict) -> dict[str, str]:
-    return {c.get("id"): c["source"] for c in nb["cells"]}
-
-
-def _ns(nb: dict | None = None) -> dict:
+def _ns() -> dict:
     """The solution's three functions and its answer to part 4."""
-    cells = _cells(nb or read_notebook(SOLUTION))
-    ns: dict = {"np": np, "bp": bp}
-    for cell_id in ANSWERS:
-        exec(cells[cell_id], ns)
+    nb = solution(EXERCISE)
+    ns = namespace(*(cell(nb, cell_id) for cell_id in ANSWERS))
     ns["suspect_tensor"] = "bias"
     return ns
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
+_result = partial(first_result, EXERCISE)
 
 
 def test_solution_scores_twelve():
@@ -54,18 +45,15 @@ def test_solution_scores_twelve():
 
 
 def test_stubs_are_not_attempted():
-    student = release_notebook(read_notebook(SOLUTION))
-    ns: dict = {"np": np, "bp": bp}
-    for cell_id in ANSWERS:
-        exec(_cells(student)[cell_id], ns)
-    card = check(EXERCISE, namespace=ns)
+    student = release_notebook(solution(EXERCISE))
+    card = check(EXERCISE, namespace=namespace(*(cell(student, c) for c in ANSWERS)))
     assert card.score == 0
     assert {r.label for r in card.results} == {"not attempted"}
 
 
 def test_the_suspect_layer_of_the_notebook_has_a_broken_bias_gradient():
     ns = _ns()
-    exec(_cells(read_notebook(SOLUTION))["suspect-layer"], ns)
+    exec(cell(solution(EXERCISE), "suspect-layer"), ns)
     rng = np.random.default_rng(3)
     errors = reference_gradient_errors(ns["SuspectLayer"](3, 2, rng=0),
                                        rng.standard_normal((6, 3)), rng.standard_normal((6, 2)))
@@ -87,48 +75,30 @@ def test_planted_layers_break_exactly_the_tensor_they_say():
 # -- every recognised wrong answer gets its own sentence ------------------------------------------
 
 
-@pytest.mark.parametrize("index", range(len(WRONG_REL_ERROR)))
-def test_rel_error_mistakes_are_named(index):
-    wrong, meaning = WRONG_REL_ERROR[index]
+# check id -> (its table of wrong answers, the learner's function they replace)
+TABLES = {
+    "rel_error": (WRONG_REL_ERROR, "rel_error"),
+    "numerical_gradient": (WRONG_NUMERICAL, "numerical_gradient"),
+    "restores_x": (WRONG_RESTORE, "numerical_gradient"),
+    "gradient_errors": (WRONG_GRADIENT_ERRORS, "gradient_errors"),
+}
+
+
+@pytest.mark.parametrize(
+    ("part", "index"),
+    [(part, i) for part, (table, _) in TABLES.items() for i in range(len(table))])
+def test_every_recognised_wrong_answer_is_named(part, index):
+    table, function = TABLES[part]
+    wrong, meaning = table[index]
     ns = _ns()
-    ns["rel_error"] = wrong
-    result = _result(ns, "rel_error")
-    assert result.status == "failed" and result.points == 0
-    assert result.why == [meaning]
-
-
-@pytest.mark.parametrize("index", range(len(WRONG_NUMERICAL)))
-def test_numerical_gradient_mistakes_are_named(index):
-    wrong, meaning = WRONG_NUMERICAL[index]
-    ns = _ns()
-    ns["numerical_gradient"] = wrong
-    result = _result(ns, "numerical_gradient")
-    assert result.status == "failed" and result.points == 0
-    assert result.why == [meaning]
-
-
-@pytest.mark.parametrize("index", range(len(WRONG_RESTORE)))
-def test_restore_mistakes_are_named(index):
-    wrong, meaning = WRONG_RESTORE[index]
-    ns = _ns()
-    ns["numerical_gradient"] = wrong
-    result = _result(ns, "restores_x")
-    assert result.status == "failed" and result.points == 0
-    assert result.why == [meaning]
-
-
-@pytest.mark.parametrize("index", range(len(WRONG_GRADIENT_ERRORS)))
-def test_gradient_errors_mistakes_are_named(index):
-    wrong, meaning = WRONG_GRADIENT_ERRORS[index]
-    ns = _ns()
-    ns["gradient_errors"] = wrong
-    result = _result(ns, "gradient_errors")
+    ns[function] = wrong
+    result = _result(ns, part)
     assert result.status == "failed" and result.points == 0
     assert result.why == [meaning]
 
 
 def test_every_diagnosis_is_a_distinct_sentence():
-    tables = (WRONG_REL_ERROR, WRONG_NUMERICAL, WRONG_RESTORE, WRONG_GRADIENT_ERRORS)
+    tables = [table for table, _ in TABLES.values()]
     for table in tables:
         meanings = [m for _, m in table]
         assert len(set(meanings)) == len(meanings)
@@ -141,9 +111,7 @@ REL = "return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-
 
 
 def _replace(ns: dict, cell_id: str, old: str, new: str) -> dict:
-    source = _cells(read_notebook(SOLUTION))[cell_id]
-    assert source.count(old) == 1, old
-    exec(source.replace(old, new), ns)
+    exec(edited(cell(solution(EXERCISE), cell_id), [(old, new)]), ns)
     return ns
 
 

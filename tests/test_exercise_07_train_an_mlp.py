@@ -6,24 +6,19 @@ checks the notebook runs; the test asserts the sentence the learner reads on the
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
+from exercise_helpers import MODEL_HELPERS, first_result, joined_answers, namespace, solution
 
 import bpkit as bp
 from bpkit.grading import check, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex07_train_an_mlp import WRONG
 
 EXERCISE = "07_train_an_mlp"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 ANSWERS = ("answer-model", "answer-step", "answer-epoch", "answer-train")
-
-
-def _cell(nb: dict, cell_id: str) -> str:
-    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
 
 
 def _ns(old: str | tuple = "", new: str | tuple = "", *, nb: dict | None = None) -> dict:
@@ -31,19 +26,10 @@ def _ns(old: str | tuple = "", new: str | tuple = "", *, nb: dict | None = None)
 
     ``old`` and ``new`` may be tuples of texts, replaced pair by pair.
     """
-    source = "\n\n".join(_cell(nb or read_notebook(SOLUTION), cid) for cid in ANSWERS)
-    olds, news = (old, new) if isinstance(old, tuple) else ((old,), (new,))
-    for o, n in zip(olds, news, strict=True):
-        if o:
-            assert source.count(o) == 1, o
-            source = source.replace(o, n)
-    ns: dict = {"np": np, "bp": bp}
-    exec(source, ns)
-    return ns
+    return namespace(joined_answers(nb or solution(EXERCISE), ANSWERS, old, new))
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
+_result = partial(first_result, EXERCISE)
 
 
 FORWARD = "    logits = model(Xb)\n"
@@ -146,23 +132,6 @@ CASES: dict[str, tuple[str, Any, Any]] = {
                      "bp.Linear(8, 3, rng=rng),"),
 }
 
-HELPERS = """
-class Softmax(bp.Module):
-    def forward(self, x):
-        return bp.softmax(x)
-
-    def backward(self, grad_output):
-        raise NotImplementedError
-
-
-def big(model):
-    for p in model.parameters():
-        if p.name == "weight":
-            p.data *= 30
-    return model
-"""
-
-
 def test_every_recognised_wrong_answer_has_a_case():
     assert set(CASES) == set(WRONG)
     assert len(WRONG) >= 6
@@ -178,7 +147,7 @@ def test_solution_scores_full_marks_and_trains_once_for_two_checks():
 
 
 def test_untouched_copy_is_not_attempted():
-    ns = _ns(nb=release_notebook(read_notebook(SOLUTION)))
+    ns = _ns(nb=release_notebook(solution(EXERCISE)))
     card = check(EXERCISE, namespace=ns)
     assert card.score == 0 and {r.label for r in card.results} == {"not attempted"}
 
@@ -187,7 +156,7 @@ def test_untouched_copy_is_not_attempted():
 def test_wrong_answer_is_named(key):
     part, old, new = CASES[key]
     ns = _ns(old, new)
-    exec(HELPERS, ns)
+    exec(MODEL_HELPERS, ns)
     result = _result(ns, part)
     assert result.status == "failed" and result.points == 0, result
     assert WRONG[key] in result.why, (result.message, result.why)

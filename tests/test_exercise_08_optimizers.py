@@ -8,14 +8,14 @@ diagnosis the learner reads. CS231n's published numbers are reproduced by bp.opt
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from exercise_helpers import cell, first_result, namespace, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex08_optimizers import (
     CS231N,
     FUNCTIONS,
@@ -27,31 +27,22 @@ from bpkit.grading.exercises.ex08_optimizers import (
 )
 
 EXERCISE = "08_optimizers"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 ANSWERS = ("answer-momentum", "answer-rmsprop", "answer-adam")
 
 
-def _cell(nb: dict, cell_id: str) -> str:
-    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
-
-
 def _ns(notebook: dict | None = None) -> dict:
-    nb = read_notebook(SOLUTION) if notebook is None else notebook
-    ns: dict = {"np": np, "bp": bp}
-    for cell_id in ANSWERS:
-        exec(_cell(nb, cell_id), ns)
-    return ns
+    nb = solution(EXERCISE) if notebook is None else notebook
+    return namespace(*(cell(nb, cell_id) for cell_id in ANSWERS))
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
+_result = partial(first_result, EXERCISE)
 
 
 def test_solution_scores_eleven_and_stubs_are_not_attempted():
     card = check(EXERCISE, namespace=_ns())
     assert card.score == 11 == sum(c.points for c in checks_for(EXERCISE))
     assert all(r.passed for r in card.results)
-    stub = check(EXERCISE, namespace=_ns(release_notebook(read_notebook(SOLUTION))))
+    stub = check(EXERCISE, namespace=_ns(release_notebook(solution(EXERCISE))))
     assert stub.score == 0 and {r.label for r in stub.results} == {"not attempted"}
 
 
@@ -105,7 +96,7 @@ def test_upcasting_float32_is_named(index):
 
 def test_a_state_under_other_names_is_told_pytorchs_names():
     ns = _ns()
-    source = _cell(read_notebook(SOLUTION), "answer-rmsprop").replace('"square_avg"', '"cache"')
+    source = cell(solution(EXERCISE), "answer-rmsprop").replace('"square_avg"', '"cache"')
     exec(source, ns)
     result = _result(ns, "rmsprop")
     assert result.status == "failed"
@@ -114,7 +105,7 @@ def test_a_state_under_other_names_is_told_pytorchs_names():
 
 def test_wrong_defaults_are_told_apart_from_wrong_formulas():
     ns = _ns()
-    source = _cell(read_notebook(SOLUTION), "answer-adam").replace("0.999", "0.99")
+    source = cell(solution(EXERCISE), "answer-adam").replace("0.999", "0.99")
     exec(source, ns)
     result = _result(ns, "adam")
     assert result.status == "failed"

@@ -7,18 +7,17 @@ the check and the replacements); every entry of the grader's ``WRONG`` table has
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from exercise_helpers import cell, edited, first_result, namespace, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex09_batchnorm import CASES, WRONG, make_case
 
 EXERCISE = "09_batchnorm"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 
 MUTATIONS = {
     # forward_train
@@ -125,30 +124,19 @@ MUTATIONS = {
 }
 
 
-def _source(notebook: dict | None = None) -> str:
-    nb = read_notebook(SOLUTION) if notebook is None else notebook
-    return next(c["source"] for c in nb["cells"] if c.get("id") == "answer-batchnorm")
-
-
 def _ns(replacements=(), notebook: dict | None = None) -> dict:
-    source = _source(notebook)
-    for old, new in replacements:
-        assert source.count(old) == 1, old
-        source = source.replace(old, new)
-    ns: dict = {"np": np, "bp": bp}
-    exec(source, ns)
-    return ns
+    nb = solution(EXERCISE) if notebook is None else notebook
+    return namespace(edited(cell(nb, "answer-batchnorm"), replacements))
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
+_result = partial(first_result, EXERCISE)
 
 
 def test_solution_scores_twelve_and_the_stub_is_not_attempted():
     card = check(EXERCISE, namespace=_ns())
     assert card.score == 12 == sum(c.points for c in checks_for(EXERCISE))
     assert all(r.passed for r in card.results)
-    stub = check(EXERCISE, namespace=_ns(notebook=release_notebook(read_notebook(SOLUTION))))
+    stub = check(EXERCISE, namespace=_ns(notebook=release_notebook(solution(EXERCISE))))
     assert stub.score == 0 and {r.label for r in stub.results} == {"not attempted"}
 
 

@@ -6,14 +6,14 @@ write it; the test asserts the sentence the card shows for it.
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
+from exercise_helpers import cell, edited, first_result, namespace, says, solution
 
 import bpkit as bp
 from bpkit.grading import check, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex10_dropout import (
     WRONG_BACKWARD,
     WRONG_EVAL,
@@ -22,7 +22,6 @@ from bpkit.grading.exercises.ex10_dropout import (
 )
 
 EXERCISE = "10_dropout"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 KEEP = "keep = self.rng.random(x.shape) >= self.p"
 MASK = "self._mask = keep.astype(x.dtype) / (1 - self.p)"
 EVAL = "if not self.training or self.p == 0:"
@@ -30,23 +29,11 @@ RESET = "self._mask = None\n            return x"
 BACK = "return grad_output * self._mask"
 
 
-def _source() -> str:
-    return next(c["source"] for c in read_notebook(SOLUTION)["cells"]
-                if c.get("id") == "answer-dropout")
-
-
 def _ns(*edits: tuple[str, str]) -> dict:
-    source = _source()
-    for old, new in edits:
-        assert source.count(old) == 1, old
-        source = source.replace(old, new)
-    ns: dict = {"np": np, "bp": bp}
-    exec(source, ns)
-    return ns
+    return namespace(edited(cell(solution(EXERCISE), "answer-dropout"), edits))
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
+_result = partial(first_result, EXERCISE)
 
 
 def test_solution_scores_ten_and_bpkit_dropout_is_refused():
@@ -60,10 +47,8 @@ def test_solution_scores_ten_and_bpkit_dropout_is_refused():
 
 
 def test_stub_is_not_attempted():
-    student = release_notebook(read_notebook(SOLUTION))
-    ns: dict = {"np": np, "bp": bp}
-    exec(next(c["source"] for c in student["cells"] if c.get("id") == "answer-dropout"), ns)
-    card = check(EXERCISE, namespace=ns)
+    student = release_notebook(solution(EXERCISE))
+    card = check(EXERCISE, namespace=namespace(cell(student, "answer-dropout")))
     assert card.score == 0 and {r.label for r in card.results} == {"not attempted"}
 
 
@@ -128,8 +113,7 @@ CASES = [
 def test_mistakes_are_named(part, edits, diagnosis):
     result = _result(_ns(*edits), part)
     assert result.status == "failed" and result.points == 0
-    assert any(diagnosis in line for line in [result.message, *result.why]), (
-        result.message, result.why)
+    assert says(result, diagnosis), (result.message, result.why)
 
 
 def test_every_table_entry_is_exercised_and_distinct():

@@ -7,38 +7,24 @@ Training cases use few epochs or few images, so the module stays fast.
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
+from exercise_helpers import MODEL_HELPERS, first_result, joined_answers, namespace, solution
 
 import bpkit as bp
 from bpkit.grading import check, release_notebook
-from bpkit.grading._files import read_notebook
 from bpkit.grading.exercises.ex11_deep_mlp_digits import WRONG
 
 EXERCISE = "11_deep_mlp_digits"
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / f"{EXERCISE}.ipynb"
 ANSWERS = ("answer-standardize", "answer-model", "answer-predict", "answer-train")
-
-
-def _cell(nb: dict, cell_id: str) -> str:
-    return next(c["source"] for c in nb["cells"] if c.get("id") == cell_id)
 
 
 def _ns(old: str | tuple = "", new: str | tuple = "", *, nb: dict | None = None) -> dict:
     """The solution's answers (or ``nb``'s) with ``old`` replaced by ``new`` (pairwise)."""
-    source = "\n\n".join(_cell(nb or read_notebook(SOLUTION), cid) for cid in ANSWERS)
-    olds, news = (old, new) if isinstance(old, tuple) else ((old,), (new,))
-    for o, n in zip(olds, news, strict=True):
-        if o:
-            assert source.count(o) == 1, o
-            source = source.replace(o, n)
-    ns: dict = {"np": np, "bp": bp}
-    exec(HELPERS, ns)
-    exec(source, ns)
-    return ns
+    return namespace(HELPERS, joined_answers(nb or solution(EXERCISE), ANSWERS, old, new))
 
 
 STATS = "    mean = X_train.mean(axis=0)\n    std = X_train.std(axis=0)\n"
@@ -97,21 +83,7 @@ CASES: dict[str, tuple[str, Any, Any]] = {
                      ("    epochs = 3\n", "bp.optim.SGD(model.parameters(), lr=0.05)")),
 }
 
-HELPERS = """
-class Softmax(bp.Module):
-    def forward(self, x):
-        return bp.softmax(x)
-
-    def backward(self, grad_output):
-        raise NotImplementedError
-
-
-def big(model):
-    for p in model.parameters():
-        if p.name == "weight":
-            p.data *= 30
-    return model
-
+HELPERS = MODEL_HELPERS + """
 
 def ascend(model, X, y, rng):
     loss_fn, losses = bp.CrossEntropyLoss(), []
@@ -126,8 +98,7 @@ def ascend(model, X, y, rng):
 """
 
 
-def _result(ns: dict, part: str):
-    return check(EXERCISE, part, namespace=ns).results[0]
+_result = partial(first_result, EXERCISE)
 
 
 def test_every_recognised_wrong_answer_has_a_case():
@@ -141,7 +112,7 @@ def test_solution_scores_full_marks():
 
 
 def test_untouched_copy_is_not_attempted():
-    card = check(EXERCISE, namespace=_ns(nb=release_notebook(read_notebook(SOLUTION))))
+    card = check(EXERCISE, namespace=_ns(nb=release_notebook(solution(EXERCISE))))
     assert card.score == 0 and {r.label for r in card.results} == {"not attempted"}
 
 

@@ -5,8 +5,10 @@ reading it: `Recorder` (an identity layer put in front of a grader's model) logs
 forward and backward pass with the rows it saw, `RecordingLoss` logs what reached the loss,
 and `RecordingOptimizer` logs ``zero_grad`` and ``step``. The order of those events says
 which line of the training loop is missing or misplaced. `model_feedback` checks a
-learner's ``make_model``; `curve_problems` reads a loss curve. `cached` keeps one trained
-result per exercise so that two checks (or a part and ``check-all``) train only once.
+learner's ``make_model``; `curve_problems` reads a loss curve. `run_training` trains the
+learner's model with their ``train`` and scores it (a `TrainingRun`), `cached_run` keeps
+one such run per exercise so that two checks (or a part and ``check-all``) train only once,
+and `training_problem` and `heldout_feedback` turn a run into the card's sentences.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,20 +24,27 @@ import numpy as np
 from bpkit.grading.feedback import CheckFailed, Feedback
 from bpkit.losses import CrossEntropyLoss, Loss
 from bpkit.module import Module
+from bpkit.train import TrainingDiverged
 
 __all__ = [
     "MODEL_WRONG",
+    "TRAIN_WRONG",
     "Recorder",
     "RecordingLoss",
     "RecordingOptimizer",
+    "TrainingRun",
     "as_losses",
     "cached",
+    "cached_run",
     "curve_problems",
     "fingerprint",
+    "heldout_feedback",
     "is_affine",
     "model_feedback",
     "params_of",
     "rows_are_probabilities",
+    "run_training",
+    "training_problem",
 ]
 
 Event = tuple[str, Any]
@@ -63,6 +73,20 @@ MODEL_WRONG: dict[str, str] = {
     "hidden layers",
     "shallow": "a deep MLP needs at least two hidden layers, that is at least three Linear "
     "layers with an activation after each but the last",
+}
+
+#: the wrong answers of ``train`` that both exercises word alike: key -> what it means.
+TRAIN_WRONG: dict[str, str] = {
+    "diverged": "the loss became NaN or infinite: the learning rate is too high, the steps "
+    "overshoot and blow up; lower it",
+    "exploded": "the loss jumped far above ln C, worse than guessing: the learning rate "
+    "is too high, the steps overshoot (and can kill the ReLU units); lower it",
+    "rising": "the loss went up: the learning rate is too high (or the update has the wrong "
+    "sign)",
+    "barely_moves": "the loss fell by less than half: the learning rate is too low or there "
+    "are too few epochs",
+    "weights_unchanged": "the weights did not change during train: is optimizer.step() "
+    "called, after model.backward(loss_fn.backward())?",
 }
 
 
@@ -364,6 +388,130 @@ def curve_problems(losses: np.ndarray, wrong: dict[str, str], chance: float) -> 
     return []
 
 
+# -- training the learner's model and judging the run ------------------------------------------
+
+
+@dataclass
+class TrainingRun:
+    """What the learner's ``train`` did on the grader's data, kept for the checks to judge.
+
+    Shape:
+        ``losses`` (epochs,) float64, the per-epoch losses ``train`` returned; the
+        accuracies are fractions in [0, 1]. ``replaced`` names the learner's functions that
+        failed their own checks and were replaced by bpkit's for the run.
+    """
+
+    losses: np.ndarray
+    changed: bool
+    modified: bool
+    train_accuracy: float
+    heldout_accuracy: float
+    replaced: list[str] = field(default_factory=list)
+
+
+def run_training(
+    ns: dict[str, Any],
+    train: tuple[np.ndarray, np.ndarray],
+    heldout: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+    accuracy: Callable[[Module, np.ndarray, np.ndarray], float],
+    *,
+    replaced: Sequence[str] = (),
+) -> TrainingRun:
+    """Make the learner's model with ``rng``, train it with their ``train`` and score it.
+
+    Shape:
+        ``train`` (X (N, D), y (N,)) and ``heldout`` (X (M, D), y (M,)); ``accuracy(model,
+        X, y)`` gives the fraction of rows classified right. ``ns["train"]`` gets copies of
+        X and y and the same ``rng`` that made the model.
+
+    Raises `CheckFailed` when ``make_model`` gives no Module, when bp.fit stopped a
+    diverging run, or when ``train`` does not return per-epoch losses (`as_losses`).
+    """
+    X, y = train
+    Xc, yc = X.copy(), y.copy()
+    net = ns["make_model"](rng)
+    if not isinstance(net, Module):
+        raise CheckFailed(Feedback.fail("make_model(rng) did not return a bp.Module",
+                                        why=[MODEL_WRONG["not_module"]]))
+    start = params_of(net)
+    try:
+        with np.errstate(all="ignore"):  # a diverging run is diagnosed, not warned about
+            result = ns["train"](net, Xc, yc, rng)
+    except TrainingDiverged as exc:
+        raise CheckFailed(Feedback.fail("bp.fit stopped: the training diverged",
+                                        got=str(exc).splitlines()[0],
+                                        why=[TRAIN_WRONG["diverged"]])) from None
+    losses = as_losses(result, "train(model, X, y, rng)")
+    with np.errstate(all="ignore"):
+        train_acc = accuracy(net, X, y)
+        held_acc = accuracy(net, *heldout)
+    return TrainingRun(
+        losses=losses,
+        changed=any(not np.array_equal(a, b) for a, b in zip(params_of(net), start, strict=True)),
+        modified=not (np.array_equal(Xc, X) and np.array_equal(yc, y)),
+        train_accuracy=float(train_acc),
+        heldout_accuracy=float(held_acc),
+        replaced=list(replaced),
+    )
+
+
+def training_problem(run: TrainingRun, wrong: dict[str, str], n_classes: int
+                     ) -> Feedback | None:
+    """What ``run`` shows went wrong in training, whatever its score, or None.
+
+    In order: ``train`` changed X or y, the weights did not move, the loss curve is wrong
+    (`curve_problems` against ln ``n_classes``). ``wrong`` holds the exercise's sentences.
+    """
+    curve = (f"loss {run.losses[0]:.4g} in epoch 1, {run.losses[-1]:.4g} in epoch "
+             f"{len(run.losses)}")
+    if run.modified:
+        return Feedback.fail("train changed the X or y it was given",
+                             why=[wrong["data_modified"]])
+    if not run.changed:
+        return Feedback.fail(f"the weights are the same after train ({curve})",
+                             why=[wrong["weights_unchanged"]])
+    problems = curve_problems(run.losses, wrong, math.log(n_classes))
+    if problems:
+        return Feedback.fail(curve, why=problems)
+    return None
+
+
+def heldout_feedback(
+    run: TrainingRun,
+    scores: str,
+    wrong: dict[str, str],
+    *,
+    threshold: float,
+    n_classes: int,
+    overfit_train: float,
+    overfit_gap: float,
+    close: str,
+) -> Feedback:
+    """The held-out score's result: passed at ``threshold`` or above, else the likely cause.
+
+    ``scores`` is the sentence that reports the accuracies. Below ``threshold``, in order: a
+    `training_problem`; overfitting (``wrong["overfitting"]``) when the training accuracy is
+    at least ``overfit_train`` and more than ``overfit_gap`` above the held-out one, or when
+    the last loss is below 0.05 (the training points are memorised); underfitting when the
+    training accuracy is below ``threshold`` too; else ``close``, what to try next.
+    """
+    tr, ho = run.train_accuracy, run.heldout_accuracy
+    if ho >= threshold:
+        return Feedback.ok(scores)
+    problem = training_problem(run, wrong, n_classes)
+    if problem is not None:
+        problem.message = f"{scores}; {problem.message}"
+        return problem
+    kwargs = {"expected": f"held-out accuracy >= {threshold:.0%}", "got": f"{ho:.1%}"}
+    memorised = run.losses[-1] < 0.05  # the loss on the points train used is near 0
+    if (tr >= overfit_train and tr - ho > overfit_gap) or memorised:
+        return Feedback.fail(scores, why=[wrong["overfitting"]], **kwargs)
+    if tr < threshold:
+        return Feedback.fail(scores, why=[wrong["underfitting"]], **kwargs)
+    return Feedback.fail(scores, why=[close], **kwargs)
+
+
 # -- a cache of one trained result per exercise ---------------------------------------------
 
 _SIMPLE = (int, float, str, bool, type(None))
@@ -402,3 +550,15 @@ def cached(exercise: str, key: tuple[Any, ...], compute: Callable[[], Any]) -> A
         value = failure
     _CACHE[exercise] = (key, value)
     return value
+
+
+def cached_run(exercise: str, ns: dict[str, Any], names: Sequence[str],
+               compute: Callable[[], TrainingRun]) -> TrainingRun:
+    """``compute()`` cached for ``exercise`` under the `fingerprint` of ``ns`` and ``names``.
+
+    A `CheckFailed` that ``compute`` raised (now or on an earlier call) is raised again.
+    """
+    result = cached(exercise, fingerprint(ns, names), compute)
+    if isinstance(result, CheckFailed):
+        raise result
+    return result

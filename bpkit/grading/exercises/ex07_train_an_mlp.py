@@ -21,17 +21,19 @@ import numpy as np
 from bpkit.data import make_spiral
 from bpkit.grading.exercises._training import (
     MODEL_WRONG,
+    TRAIN_WRONG,
     Recorder,
     RecordingLoss,
     RecordingOptimizer,
-    as_losses,
-    cached,
-    curve_problems,
-    fingerprint,
+    TrainingRun,
+    cached_run,
+    heldout_feedback,
     is_affine,
     model_feedback,
     params_of,
     rows_are_probabilities,
+    run_training,
+    training_problem,
 )
 from bpkit.grading.feedback import CheckFailed, Feedback, compare
 from bpkit.grading.registry import register_check
@@ -39,7 +41,7 @@ from bpkit.layers import Linear, ReLU
 from bpkit.losses import CrossEntropyLoss
 from bpkit.module import Module, Sequential
 from bpkit.optim import SGD, Adam
-from bpkit.train import TrainingDiverged, evaluate
+from bpkit.train import evaluate
 
 __all__ = ["HELDOUT_THRESHOLD", "WRONG"]
 
@@ -109,16 +111,7 @@ WRONG: dict[str, str] = {
     "cannot_memorise": "your model and train_step cannot memorise 10 points: the model is "
     "too small (or some units are dead from the start); make it wider",
     # train
-    "diverged": "the loss became NaN or infinite: the learning rate is too high, the steps "
-    "overshoot and blow up; lower it",
-    "exploded": "the loss jumped far above ln C, worse than guessing: the learning rate "
-    "is too high, the steps overshoot (and can kill the ReLU units); lower it",
-    "rising": "the loss went up: the learning rate is too high (or the update has the wrong "
-    "sign)",
-    "barely_moves": "the loss fell by less than half: the learning rate is too low or there "
-    "are too few epochs",
-    "weights_unchanged": "the weights did not change during train: is optimizer.step() "
-    "called, after model.backward(loss_fn.backward())?",
+    **TRAIN_WRONG,
     "data_modified": "train changed X or y in place (e.g. rng.shuffle(X)): the pairs of "
     "points and labels are broken; shuffle indices instead",
     "overfitting": "overfitting: the loss on the points train learnt from is close to 0 "
@@ -476,63 +469,19 @@ def overfit_tiny(ns: dict[str, Any]) -> Feedback:
 # -- part 5: train, scored on a held-out spiral ---------------------------------------------
 
 
-@dataclass
-class _Run:
-    losses: np.ndarray
-    changed: bool
-    modified: bool
-    train_accuracy: float
-    heldout_accuracy: float
+def _accuracy(model: Module, X: np.ndarray, y: np.ndarray) -> float:
+    return evaluate(model, CrossEntropyLoss(), X, y)["accuracy"]
 
 
-def _train_run(ns: dict[str, Any]) -> _Run:
-    X, y = _data(_SEED, _N_TRAIN)
-    X_held, y_held = _data(_SEED + 1, _N_HELDOUT)
-    Xc, yc = X.copy(), y.copy()
-    rng = np.random.default_rng(_SEED + 2)
-    net = ns["make_model"](rng)
-    if not isinstance(net, Module):
-        raise CheckFailed(_fail("not_module", "make_model(rng) did not return a bp.Module"))
-    start = params_of(net)
-    try:
-        with np.errstate(all="ignore"):  # a diverging run is diagnosed, not warned about
-            result = ns["train"](net, Xc, yc, rng)
-    except TrainingDiverged as exc:
-        raise CheckFailed(_fail("diverged", "bp.fit stopped: the training diverged",
-                                got=str(exc).splitlines()[0])) from None
-    losses = as_losses(result, "train(model, X, y, rng)")
-    loss_fn = CrossEntropyLoss()
-    with np.errstate(all="ignore"):
-        train_acc = evaluate(net, loss_fn, X, y)["accuracy"]
-        held_acc = evaluate(net, loss_fn, X_held, y_held)["accuracy"]
-    return _Run(
-        losses=losses,
-        changed=not _same(params_of(net), start),
-        modified=not (np.array_equal(Xc, X) and np.array_equal(yc, y)),
-        train_accuracy=float(train_acc),
-        heldout_accuracy=float(held_acc),
-    )
+def _train_run(ns: dict[str, Any]) -> TrainingRun:
+    """The learner's model trained on the grader's spiral, scored on a second spiral."""
+    return run_training(ns, _data(_SEED, _N_TRAIN), _data(_SEED + 1, _N_HELDOUT),
+                        np.random.default_rng(_SEED + 2), _accuracy)
 
 
-def _run(ns: dict[str, Any]) -> _Run:
-    key = fingerprint(ns, ("make_model", "train", "train_epoch", "train_step"))
-    result = cached(EXERCISE, key, lambda: _train_run(ns))
-    if isinstance(result, CheckFailed):
-        raise result
-    return result
-
-
-def _training_problem(run: _Run) -> Feedback | None:
-    epochs = len(run.losses)
-    curve = f"loss {run.losses[0]:.4g} in epoch 1, {run.losses[-1]:.4g} in epoch {epochs}"
-    if run.modified:
-        return _fail("data_modified", "train changed the X or y it was given")
-    if not run.changed:
-        return _fail("weights_unchanged", f"the weights are the same after train ({curve})")
-    problems = curve_problems(run.losses, WRONG, math.log(3))
-    if problems:
-        return Feedback.fail(curve, why=problems)
-    return None
+def _run(ns: dict[str, Any]) -> TrainingRun:
+    names = ("make_model", "train", "train_epoch", "train_step")
+    return cached_run(EXERCISE, ns, names, lambda: _train_run(ns))
 
 
 @register_check(
@@ -546,7 +495,7 @@ def _training_problem(run: _Run) -> Feedback | None:
 def loss_falls(ns: dict[str, Any]) -> Feedback:
     """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
     run = _run(ns)
-    problem = _training_problem(run)
+    problem = training_problem(run, WRONG, 3)
     if problem is not None:
         return problem
     return Feedback.ok(f"{len(run.losses)} epochs: loss {run.losses[0]:.3f} -> "
@@ -565,19 +514,8 @@ def loss_falls(ns: dict[str, Any]) -> Feedback:
 def heldout(ns: dict[str, Any]) -> Feedback:
     """at least 95% accuracy on a held-out spiral the grader generates"""
     run = _run(ns)
-    tr, ho = run.train_accuracy, run.heldout_accuracy
-    scores = f"held-out accuracy {ho:.1%} ({_N_HELDOUT} points), training accuracy {tr:.1%}"
-    if ho >= HELDOUT_THRESHOLD:
-        return Feedback.ok(scores)
-    problem = _training_problem(run)
-    if problem is not None:
-        problem.message = f"{scores}; {problem.message}"
-        return problem
-    kwargs = {"expected": f"held-out accuracy >= {HELDOUT_THRESHOLD:.0%}", "got": f"{ho:.1%}"}
-    memorised = run.losses[-1] < 0.05  # the loss on the points train used is near 0
-    if (tr >= 0.98 and tr - ho > 0.05) or memorised:
-        return _fail("overfitting", scores, **kwargs)
-    if tr < HELDOUT_THRESHOLD:
-        return _fail("underfitting", scores, **kwargs)
-    return Feedback.fail(scores, why=["close: train a little longer or try another "
-                                      "learning rate"], **kwargs)
+    scores = (f"held-out accuracy {run.heldout_accuracy:.1%} ({_N_HELDOUT} points), "
+              f"training accuracy {run.train_accuracy:.1%}")
+    return heldout_feedback(run, scores, WRONG, threshold=HELDOUT_THRESHOLD, n_classes=3,
+                            overfit_train=0.98, overfit_gap=0.05,
+                            close="close: train a little longer or try another learning rate")

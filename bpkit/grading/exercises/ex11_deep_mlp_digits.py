@@ -11,8 +11,6 @@ held-out images. Each recognised wrong answer is in ``WRONG``.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,18 +18,18 @@ import numpy as np
 from bpkit.data import Standardizer, load_digits, train_test_split
 from bpkit.grading.exercises._training import (
     MODEL_WRONG,
-    as_losses,
-    cached,
-    curve_problems,
-    fingerprint,
+    TRAIN_WRONG,
+    TrainingRun,
+    cached_run,
+    heldout_feedback,
     model_feedback,
-    params_of,
+    run_training,
+    training_problem,
 )
-from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.feedback import Feedback, compare
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d, Dropout, Linear, ReLU
 from bpkit.module import Module, Sequential
-from bpkit.train import TrainingDiverged
 from bpkit.train import predict as bp_predict
 
 __all__ = ["HELDOUT_THRESHOLD", "WRONG"]
@@ -76,16 +74,7 @@ WRONG: dict[str, str] = {
     "each row, axis=1",
     "predict_in_place": "changed the caller's array in place",
     # train
-    "diverged": "the loss became NaN or infinite: the learning rate is too high, the steps "
-    "overshoot and blow up; lower it",
-    "exploded": "the loss jumped far above ln C, worse than guessing: the learning rate "
-    "is too high, the steps overshoot (and can kill the ReLU units); lower it",
-    "rising": "the loss went up: the learning rate is too high (or the update has the wrong "
-    "sign)",
-    "barely_moves": "the loss fell by less than half: the learning rate is too low or there "
-    "are too few epochs",
-    "weights_unchanged": "the weights did not change during train: is optimizer.step() "
-    "called, after model.backward(loss_fn.backward())?",
+    **TRAIN_WRONG,
     "data_modified": "train changed X or y in place (e.g. rng.shuffle(X)): the pairs of "
     "images and labels are broken; shuffle indices instead (bp.batches or bp.fit do)",
     "overfitting": "overfitting: the loss on the images train learnt from is close to 0 "
@@ -270,17 +259,8 @@ def predict(ns: dict[str, Any]) -> Feedback:
 # -- part 4: train, scored on held-out digits -----------------------------------------------
 
 
-@dataclass
-class _Run:
-    losses: np.ndarray
-    changed: bool
-    modified: bool
-    train_accuracy: float
-    heldout_accuracy: float
-    replaced: list[str]
-
-
-def _train_run(ns: dict[str, Any]) -> _Run:
+def _train_run(ns: dict[str, Any]) -> TrainingRun:
+    """The learner's pipeline on the grader's split (a part failing its check is bpkit's)."""
     X, y = _digits()
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, rng=_SEED, stratify=True)
     replaced = []
@@ -295,58 +275,24 @@ def _train_run(ns: dict[str, Any]) -> _Run:
     if pred is None or not _predict_feedback(pred).passed:
         pred = bp_predict
         replaced.append("predict")
-    Zc, yc = Z_tr.copy(), y_tr.copy()
-    rng = np.random.default_rng(_SEED + 1)
-    net = ns["make_model"](rng)
-    if not isinstance(net, Module):
-        raise CheckFailed(_fail("not_module", "make_model(rng) did not return a bp.Module"))
-    start = params_of(net)
-    try:
-        with np.errstate(all="ignore"):  # a diverging run is diagnosed, not warned about
-            result = ns["train"](net, Zc, yc, rng)
-    except TrainingDiverged as exc:
-        raise CheckFailed(_fail("diverged", "bp.fit stopped: the training diverged",
-                                got=str(exc).splitlines()[0])) from None
-    losses = as_losses(result, "train(model, X, y, rng)")
-    with np.errstate(all="ignore"):
-        train_acc = float(np.mean(np.asarray(pred(net, Z_tr)) == y_tr))
-        held_acc = float(np.mean(np.asarray(pred(net, Z_te)) == y_te))
-    return _Run(
-        losses=losses,
-        changed=any(not np.array_equal(a, b) for a, b in zip(params_of(net), start, strict=True)),
-        modified=not (np.array_equal(Zc, Z_tr) and np.array_equal(yc, y_tr)),
-        train_accuracy=train_acc,
-        heldout_accuracy=held_acc,
-        replaced=replaced,
-    )
+
+    def accuracy(model: Module, Z: np.ndarray, labels: np.ndarray) -> float:
+        return float(np.mean(np.asarray(pred(model, Z)) == labels))
+
+    return run_training(ns, (Z_tr, y_tr), (Z_te, y_te), np.random.default_rng(_SEED + 1),
+                        accuracy, replaced=replaced)
 
 
-def _run(ns: dict[str, Any]) -> _Run:
-    key = fingerprint(ns, ("standardize", "make_model", "predict", "train"))
-    result = cached(EXERCISE, key, lambda: _train_run(ns))
-    if isinstance(result, CheckFailed):
-        raise result
-    return result
+def _run(ns: dict[str, Any]) -> TrainingRun:
+    names = ("standardize", "make_model", "predict", "train")
+    return cached_run(EXERCISE, ns, names, lambda: _train_run(ns))
 
 
-def _note(run: _Run) -> str:
+def _note(run: TrainingRun) -> str:
     if not run.replaced:
         return ""
     names = " and ".join(run.replaced)
     return f" (your {names} fails its own check, so bpkit's was used here)"
-
-
-def _training_problem(run: _Run) -> Feedback | None:
-    curve = (f"loss {run.losses[0]:.4g} in epoch 1, {run.losses[-1]:.4g} in epoch "
-             f"{len(run.losses)}")
-    if run.modified:
-        return _fail("data_modified", "train changed the X or y it was given")
-    if not run.changed:
-        return _fail("weights_unchanged", f"the weights are the same after train ({curve})")
-    problems = curve_problems(run.losses, WRONG, math.log(10))
-    if problems:
-        return Feedback.fail(curve, why=problems)
-    return None
 
 
 @register_check(
@@ -361,7 +307,7 @@ def _training_problem(run: _Run) -> Feedback | None:
 def loss_falls(ns: dict[str, Any]) -> Feedback:
     """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
     run = _run(ns)
-    problem = _training_problem(run)
+    problem = training_problem(run, WRONG, 10)
     if problem is not None:
         problem.message += _note(run)
         return problem
@@ -381,19 +327,9 @@ def loss_falls(ns: dict[str, Any]) -> Feedback:
 def heldout(ns: dict[str, Any]) -> Feedback:
     """at least 97% accuracy on 450 digits the grader holds back"""
     run = _run(ns)
-    tr, ho = run.train_accuracy, run.heldout_accuracy
-    scores = f"held-out accuracy {ho:.1%} (450 images), training accuracy {tr:.1%}{_note(run)}"
-    if ho >= HELDOUT_THRESHOLD:
-        return Feedback.ok(scores)
-    problem = _training_problem(run)
-    if problem is not None:
-        problem.message = f"{scores}; {problem.message}"
-        return problem
-    kwargs = {"expected": f"held-out accuracy >= {HELDOUT_THRESHOLD:.0%}", "got": f"{ho:.1%}"}
-    memorised = run.losses[-1] < 0.05  # the loss on the images train used is near 0
-    if (tr >= 0.99 and tr - ho > 0.03) or memorised:
-        return _fail("overfitting", scores, **kwargs)
-    if tr < HELDOUT_THRESHOLD:
-        return _fail("underfitting", scores, **kwargs)
-    return Feedback.fail(scores, why=["close: try weight decay, a learning-rate schedule or "
-                                      "a few more epochs"], **kwargs)
+    scores = (f"held-out accuracy {run.heldout_accuracy:.1%} (450 images), training accuracy "
+              f"{run.train_accuracy:.1%}{_note(run)}")
+    return heldout_feedback(run, scores, WRONG, threshold=HELDOUT_THRESHOLD, n_classes=10,
+                            overfit_train=0.99, overfit_gap=0.03,
+                            close="close: try weight decay, a learning-rate schedule or a few "
+                            "more epochs")
