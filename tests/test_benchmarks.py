@@ -178,3 +178,12 @@ def test_benchmark_runs_quick(script, tmp_path):
             line.startswith("| 2-")]
     assert len(rows) == 2 * len(engine.CONFIGS)  # every configuration, 1 and 2 threads
     assert out_file.read_text(encoding="utf-8").strip() == proc.stdout.strip()
+
+
+def test_playground_benchmark_runs_and_reports_its_rate(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "playground.py"), "4"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "redraws/s" in proc.stdout and "target    : 5 redraws/s" in proc.stdout

@@ -47,7 +47,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-NOTEBOOKS = ["01_derivatives_and_the_chain_rule.ipynb", "05_activations_and_losses.ipynb"]
+NOTEBOOKS = [
+    "01_derivatives_and_the_chain_rule.ipynb",
+    "05_activations_and_losses.ipynb",
+    "playground.ipynb",
+]
 KERNEL_START_MS = 180_000  # from opening the notebook to an idle kernel
 RUN_ALL_MS = 240_000  # a notebook's cells take 10-40 s, over a minute on a loaded machine
 REDRAW_MS = 90_000  # one widget redraw round trip (browser -> kernel -> browser)
@@ -434,3 +438,97 @@ def test_activation_explorer_renders_and_responds(notebooks, lab):
         _wait_for_redraw(nb, box, image, f"choosing the activation {label}")
         assert message.inner_text().startswith(f"{label}(")
         assert _problems(nb) == [], nb.console_errors
+
+
+# -- the playground ---------------------------------------------------------------------------
+# The Playground is not a single figure: it is a box (class ``bpkit-playground``) of
+# controls and images, the output image marked ``bpkit-playground-output``, each hidden
+# unit's image ``bpkit-playground-unit`` and the epoch counter ``bpkit-epoch``.
+EPOCH_JS = """() => {
+    const b = document.querySelector('.bpkit-playground .bpkit-epoch');
+    return b ? parseInt(b.textContent, 10) : -1;
+}"""
+
+
+def _epoch(page) -> int:
+    return page.evaluate(EPOCH_JS)
+
+
+def _wait_for(page, predicate: str, arg: Any, what: str) -> None:
+    """Wait until the JavaScript ``predicate(arg)`` holds on the page (polled)."""
+    try:
+        page.wait_for_function(predicate, arg=arg, polling=100, timeout=REDRAW_MS)
+    except sync_api.TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def test_playground_plays_and_responds(notebooks, lab):
+    name = "playground.ipynb"
+    nb = notebooks[name]
+    page = nb.page
+    with _screenshot(nb):
+        _wait_until_all_ran(nb, lab)
+        assert _problems(nb) == [], nb.console_errors
+        app = page.locator(".jupyter-widgets.bpkit-playground").first
+        app.wait_for(state="visible", timeout=REDRAW_MS)
+        app.scroll_into_view_if_needed()
+        output = app.locator("img.bpkit-playground-output")
+        units = app.locator("img.bpkit-playground-unit")
+        assert _epoch(page) == 0
+        assert units.count() == 6  # hidden layers of 4 and 2 units
+        before = output.get_attribute("src")
+        assert before and before.startswith(("blob:", "data:"))
+        output_src = "() => document.querySelector('.bpkit-playground-output').src"
+
+        # Play: the epoch counter runs and the output image is replaced
+        play = app.locator("button", has_text="Play")
+        play.click()
+        _wait_for(page, f"() => ({EPOCH_JS})() >= 3", None, "the epoch counter to reach 3")
+        _wait_for(page, f"before => ({output_src})() !== before", before,
+                  "the output image to change while playing")
+        assert "Pause" in app.locator("button", has_text="Pause").inner_text()
+
+        # Pause, then Step: exactly one more epoch. The counter's widget also says
+        # "paused", so once it does, the epoch it shows is the last one played.
+        app.locator("button", has_text="Pause").click()
+        _wait_for(page, "() => document.querySelector('.bpkit-playground .bpkit-state')"
+                  "?.textContent === 'paused'", None, "the counter to say 'paused'")
+        app.locator("button", has_text="Play").wait_for(timeout=REDRAW_MS)
+        _wait_for_idle_kernel(page)
+        paused_at = _epoch(page)
+        assert paused_at >= 3
+        app.locator("button", has_text="Step").click()
+        _wait_for(page, f"e => ({EPOCH_JS})() === e", paused_at + 1, "one step")
+        _wait_for_idle_kernel(page)
+        assert _epoch(page) == paused_at + 1
+
+        # + layer: a third hidden layer of 2 units appears, training starts again
+        app.locator("button", has_text="+ layer").click()
+        _wait_for(page, "() => document.querySelectorAll("
+                  "'.bpkit-playground img.bpkit-playground-unit').length === 8", None,
+                  "the new layer's unit images")
+        _wait_for(page, f"() => ({EPOCH_JS})() === 0", None, "the epoch counter to reset")
+        assert "3 hidden layers" in app.inner_text()
+
+        # another data set: the output image changes
+        before = output.get_attribute("src")
+        data = app.locator(".widget-dropdown", has=page.locator(".widget-label",
+                                                                 has_text="data"))
+        data.locator("select").select_option(label="Exclusive or")
+        _wait_for(page, f"before => ({output_src})() !== before", before,
+                  "the output image after choosing another data set")
+        _wait_for_idle_kernel(page)
+        assert data.locator("select").evaluate(  # ipywidgets writes spaces as U+00A0
+            "s => s.options[s.selectedIndex].text.replace(/\\u00a0/g, ' ')") == "Exclusive or"
+
+        # play the new setup for a while, so the screenshot shows training under way
+        before = output.get_attribute("src")
+        app.locator("button", has_text="Play").click()
+        _wait_for(page, f"() => ({EPOCH_JS})() >= 10", None, "10 epochs on the new data")
+        app.locator("button", has_text="Pause").click()
+        _wait_for(page, "() => document.querySelector('.bpkit-playground .bpkit-state')"
+                  "?.textContent === 'paused'", None, "the counter to say 'paused'")
+        _wait_for_idle_kernel(page)
+        assert output.get_attribute("src") != before
+        assert _problems(nb) == [], nb.console_errors
+

@@ -26,6 +26,7 @@ from bpkit.widgets.gradcheck_explorer import GradcheckExplorer
 from bpkit.widgets.graph_stepper import GraphStepper
 from bpkit.widgets.mlp_trainer import MLPTrainer
 from bpkit.widgets.optimizer_race import OptimizerRace
+from bpkit.widgets.playground import Playground
 from bpkit.widgets.regularization import RegularizationExplorer
 from bpkit.widgets.shapes import ShapeExplorer
 from bpkit.widgets.side_by_side import SideBySide
@@ -48,6 +49,7 @@ __all__ = [
     "LinearLayerTrainer",
     "MLPTrainer",
     "OptimizerRace",
+    "Playground",
     "RegularizationExplorer",
     "ShapeExplorer",
     "SideBySide",
