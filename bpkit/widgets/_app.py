@@ -35,10 +35,12 @@ class WidgetApp:
         dpi: int = 80,
     ) -> None:
         import ipywidgets as widgets
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         self.controls = list(controls)
-        self.figure = Figure(figsize=figsize, layout="constrained")
+        self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        FigureCanvasAgg(self.figure)  # draws in memory; becomes self.figure.canvas
         self.image = widgets.Image(format="png")
         self.message = widgets.HTML(value="")
         self.redraws = 0
@@ -76,8 +78,17 @@ class WidgetApp:
         self._show()
 
     def _show(self) -> None:
+        # One Agg draw, then a fast PNG encoding: about half the time of figure.savefig,
+        # which draws the figure twice (once to lay it out).
+        from PIL import Image
+
+        canvas = self.figure.canvas
+        canvas.draw()
+        width, height = canvas.get_width_height()
+        pixels = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA",
+                                  0, 1)
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=self.dpi)
+        pixels.save(buffer, format="png", compress_level=1)
         self.image.value = buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
