@@ -30,6 +30,7 @@ def test_the_image_is_a_png_of_the_figure_at_the_apps_dpi():
     app = _Line(figsize=(4.0, 2.5), dpi=50)
     picture = Image.open(io.BytesIO(app.image.value))
     assert picture.format == "PNG" and picture.size == (200, 125)
+    assert app.figure.dpi == 100  # shown in a notebook as any figure is; only the image is 50
     assert app.redraws == 1
 
 

@@ -39,7 +39,7 @@ class WidgetApp:
         from matplotlib.figure import Figure
 
         self.controls = list(controls)
-        self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        self.figure = Figure(figsize=figsize, layout="constrained")
         FigureCanvasAgg(self.figure)  # draws in memory; becomes self.figure.canvas
         self.image = widgets.Image(format="png")
         self.message = widgets.HTML(value="")
@@ -82,11 +82,16 @@ class WidgetApp:
         # which draws the figure twice (once to lay it out).
         from PIL import Image
 
-        canvas = self.figure.canvas
-        canvas.draw()
-        width, height = canvas.get_width_height()
-        pixels = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA",
-                                  0, 1)
+        figure, canvas = self.figure, self.figure.canvas
+        shown_dpi = figure.dpi  # what `app.figure` shows with in a notebook: keep it
+        figure.dpi = self.dpi
+        try:
+            canvas.draw()
+            width, height = canvas.get_width_height()
+            pixels = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw",
+                                      "RGBA", 0, 1)
+        finally:
+            figure.dpi = shown_dpi
         buffer = io.BytesIO()
         pixels.save(buffer, format="png", compress_level=1)
         self.image.value = buffer.getvalue()
