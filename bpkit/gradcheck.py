@@ -3,8 +3,9 @@
 ``check_module``, ``check_loss`` and ``check_model`` return a ``GradcheckReport``: one row per
 tensor (the input and every parameter) with the largest relative error, where it is, and the
 analytic and numerical values there; ``report.ok``; and ``report.diagnoses``, plain-language
-findings such as "sign flipped", "transposed" or "off by the batch size". They never print
-and never change what they are given: every check runs in float64 on a deep copy.
+findings such as "sign flipped", "transposed" or "off by the batch size" (the code that
+names them is in ``bpkit._diagnoses``). They never print and never change what they are
+given: every check runs in float64 on a deep copy.
 
 How the numbers are compared. The numerical gradient is the central difference
 ``(f(x + h) - f(x - h)) / 2h`` of one entry at a time. Its error is mostly rounding, about
@@ -38,6 +39,20 @@ from typing import Any
 import numpy as np
 
 from bpkit import _checks
+from bpkit._diagnoses import (
+    Context,
+    Finding,
+    accumulation_findings,
+    at_kink,
+    common_cause,
+    diagnose,
+    finding_float32,
+    finding_kink,
+    finding_modified,
+    finding_nondeterministic,
+    finding_none,
+    finding_shape,
+)
 from bpkit.module import Module
 
 __all__ = [
@@ -54,8 +69,6 @@ __all__ = [
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
 _NOISE_SAFETY = 4.0  # the rounding-noise estimate is multiplied by this before use
-_LOOSE = 1e-4  # "approximately equal" in the diagnoses (sign flip, transpose, factor)
-_AGREE_FRACTION = 0.95  # share of entries that must agree for a pattern to be named
 # rng=None seeds with this, not 0: an upstream gradient drawn with the learner's own seed
 # could equal their input (G = X makes dY^T X symmetric and hides a transpose).
 _DEFAULT_SEED = 2_718_281
@@ -257,23 +270,6 @@ class TensorCheck:
         )
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One diagnosis: what kind of mistake, in which tensor, in words.
-
-    ``kind`` is one of: ``"none"``, ``"nan"``, ``"wrong_shape"``, ``"transposed"``,
-    ``"zeros"``, ``"sign"``, ``"factor"``, ``"some_entries"``, ``"kink"``,
-    ``"not_accumulated"``, ``"input_modified"``, ``"grad_output_modified"``,
-    ``"nondeterministic"``, ``"float32"``. ``severity`` is ``"error"`` (fails the check),
-    ``"warning"`` (likely a false alarm) or ``"note"``.
-    """
-
-    kind: str
-    tensor: str | None
-    message: str
-    severity: str = "error"
-
-
 @dataclass(eq=False)
 class GradcheckReport:
     """The result of a gradient check: one ``TensorCheck`` per tensor plus diagnoses.
@@ -382,23 +378,12 @@ def _fmt(value: float | None, style: str = "e") -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# Comparing one tensor
+# Comparing one tensor (the diagnoses it calls live in bpkit._diagnoses)
 # ------------------------------------------------------------------------------------------
-@dataclass
-class _Context:
-    """What the diagnoses may mention about the call being checked."""
-
-    sizes: list[tuple[str, int]]  # named sizes a constant factor may equal, e.g. batch size
-    input_name: str | None = None  # the tensor that is the layer's input, if any
-    input_values: np.ndarray | None = None  # its float64 values (for "where x < 0")
-    factors: dict[str, float] = field(default_factory=dict)  # tensor -> diagnosed factor
-    kinds: dict[str, str] = field(default_factory=dict)  # tensor -> "sign" or "factor"
-
-
 def _check_tensor(
     name: str, x: np.ndarray, f: Callable[[], Any], analytic: Any, *,
     grad_output: np.ndarray | None, f0: Any, h: float, tol: float,
-    indices: np.ndarray, ctx: _Context, findings: list[Finding], f_scale: float = 0.0,
+    indices: np.ndarray, ctx: Context, findings: list[Finding], f_scale: float = 0.0,
 ) -> TensorCheck:
     """Numerically differentiate ``f`` at ``x[indices]``, compare, and diagnose."""
     shape = x.shape
@@ -412,11 +397,11 @@ def _check_tensor(
     # magnitude at which a relative error of tol can be resolved.
     noise = _NOISE_SAFETY * _max_abs(diff.noise) + _EPS * _max_abs(n_flat)
     if analytic is None:
-        findings.append(_finding_none(name, ctx))
+        findings.append(finding_none(name, ctx))
         return _unusable(name, shape, None, numerical, len(indices))
     a = np.array(analytic, dtype=np.float64)
     if a.shape != shape:
-        findings.append(_finding_shape(name, shape, a, numerical, indices, noise))
+        findings.append(finding_shape(name, shape, a, numerical, indices, noise))
         return _unusable(name, shape, a, numerical, len(indices))
     a_flat = a.reshape(-1)[indices]
     floor = max(noise / tol, _TINY)
@@ -425,7 +410,7 @@ def _check_tensor(
     bad = ~(err <= tol)  # NaN counts as failing
     kink = np.zeros_like(bad)
     if bad.any() and diff.forward is not None:
-        kink = bad & _at_kink(a_flat, diff.forward, diff.backward, noise)
+        kink = bad & at_kink(a_flat, diff.forward, diff.backward, noise)
     failing = bad & ~kink
     errors = np.full(shape, np.nan)
     errors.reshape(-1)[indices] = err
@@ -443,9 +428,9 @@ def _check_tensor(
         failing=int(failing.sum()), kinks=int(kink.sum()),
     )
     if failing.any():
-        findings.append(_diagnose(entry, a, numerical, indices, failing, noise, ctx))
+        findings.append(diagnose(entry, a, numerical, indices, failing, noise, ctx))
     if kink.any():
-        findings.append(_finding_kink(entry, indices[kink], h, ctx))
+        findings.append(finding_kink(entry, indices[kink], h, ctx))
     return entry
 
 
@@ -460,301 +445,6 @@ def _unusable(
         worst_index=None, analytic_value=float("nan"), numerical_value=float("nan"),
         passed=False, failing=checked,
     )
-
-
-def _at_kink(
-    a: np.ndarray, forward: np.ndarray, backward: np.ndarray, noise: float,
-) -> np.ndarray:
-    """Entries where the slopes left and right differ and ``a`` equals one of them.
-
-    A smooth function has forward - backward ~ h f'' (tiny); at a kink the two one-sided
-    slopes differ by the jump, the central difference averages them, and a correct analytic
-    gradient is the slope on one side.
-    """
-    size = np.abs(forward) + np.abs(backward)
-    jump = np.abs(forward - backward) > 1e-4 * size + 8 * noise
-    near = 1e-3 * (np.abs(a) + size) + 8 * noise
-    matches_one_side = (np.abs(a - forward) <= near) | (np.abs(a - backward) <= near)
-    return jump & matches_one_side & np.isfinite(a)
-
-
-# ------------------------------------------------------------------------------------------
-# Diagnoses: one small function each
-# ------------------------------------------------------------------------------------------
-def _agree(a: np.ndarray, b: np.ndarray, noise: float) -> bool:
-    """Whether nearly every entry of ``a`` equals ``b`` to ``_LOOSE`` relative error (or to
-    within the rounding ``noise``)."""
-    ok = np.abs(a - b) <= np.maximum(_LOOSE * (np.abs(a) + np.abs(b)), noise)
-    return bool(ok.size) and float(np.mean(ok)) >= _AGREE_FRACTION
-
-
-def _what(name: str, ctx: _Context) -> str:
-    if name == ctx.input_name:
-        return f"the gradient returned for '{name}'"
-    return f"the gradient of '{name}'"
-
-
-def _finding_none(name: str, ctx: _Context) -> Finding:
-    if name == ctx.input_name:
-        msg = (f"'{name}': backward returned None instead of the gradient with respect to "
-               "its input. Did you forget the `return` at the end of backward?")
-    else:
-        msg = f"'{name}': no gradient was produced (it is None)."
-    return Finding("none", name, msg)
-
-
-def _finding_shape(
-    name: str, shape: tuple[int, ...], a: np.ndarray, numerical: np.ndarray,
-    indices: np.ndarray, noise: float,
-) -> Finding:
-    """Wrong shape, transposed (shape (in, out) instead of (out, in)), or right values in
-    the wrong shape (e.g. keepdims)."""
-    if a.ndim == 2 and len(shape) == 2 and a.shape == shape[::-1]:
-        mask = np.zeros(numerical.size, dtype=bool)
-        mask[indices] = True
-        n = numerical.reshape(-1)[mask]
-        at = a.T.reshape(-1)[mask]
-        if _agree(at, n, noise):
-            return Finding("transposed", name, (
-                f"'{name}': transposed. The gradient has shape {a.shape}, the tensor has "
-                f"shape {shape}, and its transpose matches the numerical gradient. Swap the "
-                f"operands of the product (for a weight of shape (out, in): dW = dY^T X)."))
-    msg = (f"'{name}': wrong shape. The gradient has shape {a.shape}, but '{name}' has "
-           f"shape {shape}.")
-    if a.size == int(np.prod(shape)):
-        n = numerical.reshape(-1)[indices]
-        if _agree(a.reshape(-1)[indices], n, noise):
-            msg += (" The values are right, only the shape differs (a leftover keepdims=True "
-                    "or a reshape?).")
-    elif len(shape) >= 1 and a.ndim == len(shape) + 1:
-        msg += " It has one axis too many (did you forget to sum over the batch?)."
-    return Finding("wrong_shape", name, msg)
-
-
-def _diagnose(
-    entry: TensorCheck, a: np.ndarray, numerical: np.ndarray, indices: np.ndarray,
-    failing: np.ndarray, noise: float, ctx: _Context,
-) -> Finding:
-    """Name the pattern of a failing tensor: the first of the checks below that fits.
-
-    Each ``_diag_*`` gets the row, the full analytic gradient ``a``, the analytic and
-    numerical values at the checked ``indices`` (``a_s``, ``n_s``), the rounding ``noise``
-    and the context, and returns a Finding or None.
-    """
-    a_s = a.reshape(-1)[indices]
-    n_s = numerical.reshape(-1)[indices]
-    for diagnosis in (_diag_nan, _diag_zeros, _diag_sign, _diag_transposed, _diag_factor):
-        finding = diagnosis(entry, a, a_s, n_s, indices, noise, ctx)
-        if finding is not None:
-            return finding
-    return _diag_some_entries(entry, indices, failing, ctx)
-
-
-def _diag_nan(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    bad = ~np.isfinite(a_s)
-    if not bad.any():
-        return None
-    return Finding("nan", entry.name, (
-        f"'{entry.name}': {_what(entry.name, ctx)} contains NaN or inf at {int(bad.sum())} of "
-        f"{bad.size} entries (an overflow, or 0/0 such as log(0) or a division by zero)."))
-
-
-def _diag_zeros(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    if np.any(a != 0) or not np.any(np.abs(n_s) > noise):
-        return None
-    if entry.name == ctx.input_name:
-        why = ("backward returns zeros for its input: is the returned array computed, or "
-               "only allocated (np.zeros_like) and never filled?")
-    else:
-        why = (f"backward never adds anything into {entry.name}.grad (compute the gradient "
-               f"and accumulate it with `{entry.name.rsplit('.', 1)[-1]}.grad += ...`), or it "
-               "overwrites it with zeros.")
-    return Finding("zeros", entry.name, (
-        f"'{entry.name}': all zeros, while the numerical gradient is not: {why}"))
-
-
-def _diag_sign(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    if not _agree(a_s, -n_s, noise):
-        return None
-    ctx.factors[entry.name] = -1.0
-    ctx.kinds[entry.name] = "sign"
-    return Finding("sign", entry.name, (
-        f"'{entry.name}': sign flipped. {_what(entry.name, ctx).capitalize()} is minus the "
-        "numerical one everywhere: look for a `-` that should be `+` (for example "
-        "subtracting where the chain rule multiplies, or y - t where it should be t - y)."))
-
-
-def _diag_transposed(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:
-        return None
-    at_s = a.T.reshape(-1)[indices]
-    if not _agree(at_s, n_s, noise) or _agree(a_s, n_s, noise):
-        return None
-    return Finding("transposed", entry.name, (
-        f"'{entry.name}': transposed. The gradient's transpose matches the numerical gradient "
-        "(the shapes agree only because the matrix is square). Swap the operands of the "
-        "product (for a weight of shape (out, in): dW = dY^T X)."))
-
-
-def _diag_factor(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    denom = float(np.dot(n_s, n_s))
-    if denom == 0:
-        return None
-    c = float(np.dot(a_s, n_s)) / denom
-    if c == 0 or abs(c - 1) < _LOOSE or not _agree(a_s, c * n_s, noise):
-        return None
-    ctx.factors[entry.name] = c
-    ctx.kinds[entry.name] = "factor"
-    return Finding("factor", entry.name, (
-        f"'{entry.name}': off by a constant factor. {_what(entry.name, ctx).capitalize()} is "
-        f"{_describe_factor(c, ctx.sizes)}"))
-
-
-def _describe_factor(c: float, sizes: list[tuple[str, int]]) -> str:
-    """``c`` times the numerical gradient, explained (batch size, 2, ...)."""
-    def near(u: float, v: float) -> bool:
-        return abs(u - v) <= 1e-3 * abs(v)
-
-    sign = "minus " if c < 0 else ""
-    m = abs(c)
-    for label, n in sizes:
-        if n > 1 and near(m, n):
-            return (f"{sign}{m:.6g} times the numerical one, exactly the {label} ({n}): the "
-                    f"division by {n} (the mean) is missing.")
-        if n > 1 and near(m, 1 / n):
-            return (f"{sign}1/{n} of the numerical one, one over the {label} ({n}): it is "
-                    f"divided by {n} once too often (divide only once, where the mean is "
-                    f"taken).")
-    if near(m, 2):
-        return (f"{sign}twice the numerical one: a factor 2 too many (a term counted twice, "
-                "or the gradient added twice).")
-    if near(m, 0.5):
-        return (f"{sign}half the numerical one: a factor 2 is missing (for example the 2 in "
-                "d(x^2)/dx = 2x of a squared error).")
-    return f"{sign}{m:.4g} times the numerical one everywhere."
-
-
-def _diag_some_entries(
-    entry: TensorCheck, indices: np.ndarray, failing: np.ndarray, ctx: _Context,
-) -> Finding:
-    shape = entry.shape
-    bad_flat = indices[failing]
-    count, total = len(bad_flat), len(indices)
-    where = [tuple(int(i) for i in np.unravel_index(j, shape)) for j in bad_flat[:3]]
-    shown = ", ".join(str(w) for w in where) + (", ..." if count > 3 else "")
-    if count == total:
-        return Finding("some_entries", entry.name, (
-            f"'{entry.name}': wrong at every entry, with no simple pattern (not a sign flip, "
-            f"transpose or constant factor); re-derive this gradient (worst at "
-            f"{entry.worst_index}: analytic {entry.analytic_value:.6g}, numerical "
-            f"{entry.numerical_value:.6g})."))
-    msg = f"'{entry.name}': wrong only in some entries ({count} of {total}: {shown})."
-    pattern = _index_pattern(bad_flat, indices, shape)
-    if pattern:
-        msg += f" They are all {pattern}."
-    sign = _input_sign_pattern(entry.name, bad_flat, indices, ctx)
-    if sign:
-        msg += f" {sign}"
-    return Finding("some_entries", entry.name, msg)
-
-
-def _index_pattern(bad: np.ndarray, indices: np.ndarray, shape: tuple[int, ...]) -> str:
-    """'in row 2' / 'in column 0' / 'at index 3 along axis 2' when the failures share one."""
-    if len(shape) == 0:
-        return ""
-    bad_idx = np.unravel_index(bad, shape)
-    all_idx = np.unravel_index(indices, shape)
-    for axis, size in enumerate(shape):
-        values = np.unique(bad_idx[axis])
-        if size > 1 and len(values) == 1 and len(np.unique(all_idx[axis])) > 1:
-            v = int(values[0])
-            if len(shape) == 2:
-                return f"in {'row' if axis == 0 else 'column'} {v}"
-            return f"at index {v} along axis {axis}"
-    return ""
-
-
-def _input_sign_pattern(
-    name: str, bad: np.ndarray, indices: np.ndarray, ctx: _Context,
-) -> str:
-    """For a layer's input: whether the failing entries are exactly those with x < 0 etc."""
-    if name != ctx.input_name or ctx.input_values is None:
-        return ""
-    x = ctx.input_values.reshape(-1)
-    xb, xa = x[bad], x[indices]
-    for test, words in ((np.less, "negative"), (np.greater, "positive")):
-        if test(xb, 0).all() and not test(xa, 0).all():
-            return (f"The input is {words} at every one of them (and the check passes "
-                    f"elsewhere): the branch for {words} inputs is wrong.")
-    return ""
-
-
-def _finding_kink(entry: TensorCheck, where: np.ndarray, h: float, ctx: _Context) -> Finding:
-    first = tuple(int(i) for i in np.unravel_index(where[0], entry.shape))
-    one = len(where) == 1
-    msg = (f"'{entry.name}': {len(where)} {'entry' if one else 'entries'} (e.g. at {first}) "
-           f"{'differs' if one else 'differ'} only because the function has a kink within "
-           f"h={h:g}: the slopes left and right differ and the analytic gradient equals one "
-           "of them.")
-    if entry.name == ctx.input_name and ctx.input_values is not None:
-        value = float(ctx.input_values.reshape(-1)[where[0]])
-        msg += f" The input there is {value:.3g} (a ReLU-like kink at 0?)."
-    else:
-        msg += " Moving them by h pushes some activation across a kink (a ReLU input at 0)."
-    msg += " This is most likely a false alarm of the numerical check, not a bug."
-    return Finding("kink", entry.name, msg, severity="warning")
-
-
-def _finding_not_accumulated(name: str) -> Finding:
-    short = name.rsplit(".", 1)[-1]
-    return Finding("not_accumulated", name, (
-        f"'{name}': not accumulated. Two backward passes without zero_grad should add up to "
-        f"twice the gradient, but {name}.grad held only one: use `{short}.grad += ...`, "
-        f"not `{short}.grad = ...`."))
-
-
-def _finding_modified(kind: str, what: str, when: str, count: int) -> Finding:
-    if kind == "grad_output_modified":
-        fix = ("compute a new array (grad = grad_output * mask) instead of changing the "
-               "upstream gradient (grad_output *= ..., grad_output[mask] = 0)")
-    else:
-        fix = (f"compute a new array (np.maximum(v, 0), v * mask) instead of writing into "
-               f"'{what}' (v[v < 0] = 0, v *= ...); the caller may still need it")
-    return Finding(kind, what, (
-        f"'{what}' was modified in place by {when} ({count} entries changed): {fix}."))
-
-
-def _finding_float32(what: str) -> Finding:
-    return Finding("float32", None, (
-        f"Note: {what} float32; the check ran in float64 on a copy (float32 rounding is too "
-        "coarse for finite differences), so the results describe the float64 version."),
-        severity="note")
-
-
-def _finding_nondeterministic(what: str) -> Finding:
-    return Finding("nondeterministic", None, (
-        f"{what} gave different outputs for the same input and parameters, so numerical "
-        "gradients are meaningless. Draw random numbers only from the layer's `rng` "
-        "(a numpy Generator), not from np.random."))
-
-
-def _common_cause(findings: list[Finding], ctx: _Context, failing: list[str]) -> None:
-    """When every failing parameter is off by the same factor (or sign), say it once,
-    replacing the per-tensor findings."""
-    if len(failing) < 2 or any(n not in ctx.factors for n in failing):
-        return
-    values = [ctx.factors[n] for n in failing]
-    if max(values) - min(values) > 1e-3 * max(abs(v) for v in values):
-        return
-    c = values[0]
-    what = ("minus the numerical one" if abs(c + 1) < 1e-3
-            else _describe_factor(c, ctx.sizes).rstrip("."))
-    findings[:] = [f for f in findings if f.tensor not in failing or f.kind not in
-                   ("sign", "factor")]
-    findings.insert(0, Finding(ctx.kinds[failing[0]], None, (
-        f"Every parameter gradient ({', '.join(failing)}) is {what}. One mistake explains "
-        "them all: it is most likely in the loss's backward (dL/dpred) or the last layer, "
-        "which every gradient passes through.")))
 
 
 # ------------------------------------------------------------------------------------------
@@ -845,21 +535,6 @@ def _grads(module: Module) -> dict[str, Any]:
     return out
 
 
-def _accumulation_findings(
-    first: dict[str, Any], second: dict[str, Any],
-) -> list[Finding]:
-    """Parameters whose gradient after two backward passes is not twice that after one."""
-    found = []
-    for name, g1 in first.items():
-        g2 = second.get(name)
-        if g1 is None or g2 is None or g1.shape != g2.shape or not np.any(g1 != 0):
-            continue
-        noise = 64 * _EPS * float(np.max(np.abs(g1)))
-        if _agree(g2, g1, noise) and not _agree(g2, 2 * g1, noise):
-            found.append(_finding_not_accumulated(name))
-    return found
-
-
 def _max_abs(a: np.ndarray) -> float:
     """The largest finite |entry| (0.0 for an empty array)."""
     a = np.abs(np.asarray(a, dtype=np.float64))
@@ -926,7 +601,7 @@ def check_module(
                         f"array, got {type(out).__name__}")
     out = out.copy()
     if _changed(x64, x_run):
-        findings.append(_finding_modified("input_modified", "input", "forward",
+        findings.append(finding_modified("input_modified", "input", "forward",
                                           _changed(x64, x_run)))
     if grad_output is None:
         g = gen.standard_normal(out.shape)
@@ -940,24 +615,24 @@ def check_module(
     dx = work.backward(g_run)
     dx = None if dx is None else np.array(dx, dtype=np.float64, copy=True)
     if _changed(g, g_run):
-        findings.append(_finding_modified("grad_output_modified", "grad_output", "backward",
+        findings.append(finding_modified("grad_output_modified", "grad_output", "backward",
                                           _changed(g, g_run)))
     if _changed(x_before_backward, x_run):
-        findings.append(_finding_modified("input_modified", "input", "backward",
+        findings.append(finding_modified("input_modified", "input", "backward",
                                           _changed(x_before_backward, x_run)))
     first = _grads(work)
 
     # Accumulation (second backward without zero_grad) and determinism.
     out2 = _replay(lambda: work(x64.copy()), states)()
     work.backward(g.copy())
-    findings.extend(_accumulation_findings(first, _grads(work)))
+    findings.extend(accumulation_findings(first, _grads(work)))
     if np.shape(out2) != out.shape or not np.array_equal(out2, out, equal_nan=True):
-        findings.append(_finding_nondeterministic(f"Two forward passes of {type(module).__name__}"))
+        findings.append(finding_nondeterministic(f"Two forward passes of {type(module).__name__}"))
     if x_other or p_other:
-        findings.append(_finding_float32("the input or the parameters were"))
+        findings.append(finding_float32("the input or the parameters were"))
 
     # Numerical pass.
-    ctx = _Context(sizes=[("batch size N", x64.shape[0])] if x64.ndim else [],
+    ctx = Context(sizes=[("batch size N", x64.shape[0])] if x64.ndim else [],
                    input_name="input", input_values=x64)
     entries = []
     x_num = x64.copy()
@@ -1017,17 +692,17 @@ def check_loss(
     grad = None if grad is None else np.array(grad, dtype=np.float64, copy=True)
     for what, before, after in (("pred", p64, p_run), ("target", t64, t_run)):
         if _changed(before, after):
-            findings.append(_finding_modified("input_modified", what, f"{name}",
+            findings.append(finding_modified("input_modified", what, f"{name}",
                                               _changed(before, after)))
     if p_other or t_other:
-        findings.append(_finding_float32("pred or target was"))
+        findings.append(finding_float32("pred or target was"))
 
     sizes = []
     if p64.ndim >= 1:
         sizes.append(("batch size N", p64.shape[0]))
     if p64.ndim >= 2:
         sizes.append(("number of elements", p64.size))
-    ctx = _Context(sizes=sizes, input_name="pred", input_values=p64)
+    ctx = Context(sizes=sizes, input_name="pred", input_values=p64)
     p_num = p64.copy()
 
     def f() -> float:
@@ -1097,22 +772,22 @@ def check_model(
     work.backward(up_run)
     x_mutated = _changed(X64, X_run)
     if x_mutated:
-        findings.append(_finding_modified("input_modified", "X", "the model", x_mutated))
+        findings.append(finding_modified("input_modified", "X", "the model", x_mutated))
     if _changed(y64, y_run):
-        findings.append(_finding_modified("input_modified", "y", "the loss",
+        findings.append(finding_modified("input_modified", "y", "the loss",
                                           _changed(y64, y_run)))
     if _changed(upstream, up_run):
-        findings.append(_finding_modified("grad_output_modified", "dL/dpred",
+        findings.append(finding_modified("grad_output_modified", "dL/dpred",
                                           "model.backward", _changed(upstream, up_run)))
     first = _grads(work)
 
     value2 = _replay(lambda: loss_w(work(X64.copy()), y64.copy()), states)()
     work.backward(np.array(loss_w.backward(), dtype=np.float64))
-    findings.extend(_accumulation_findings(first, _grads(work)))
+    findings.extend(accumulation_findings(first, _grads(work)))
     if float(value2) != float(value):
-        findings.append(_finding_nondeterministic(f"Two forward passes of {type(model).__name__}"))
+        findings.append(finding_nondeterministic(f"Two forward passes of {type(model).__name__}"))
     if x_other or y_other or p_other:
-        findings.append(_finding_float32("X, y or the parameters were"))
+        findings.append(finding_float32("X, y or the parameters were"))
 
     # The loop: two forward passes and two losses per entry. Copies only if the model is
     # known to change its input in place (then the plain loop would drift).
@@ -1123,12 +798,12 @@ def check_model(
     sizes = [("batch size N", X64.shape[0])] if X64.ndim else []
     if upstream.ndim >= 2:
         sizes.append(("number of output elements", upstream.size))
-    ctx = _Context(sizes=sizes)
+    ctx = Context(sizes=sizes)
     entries = []
     for name, p in work.named_parameters():
         entries.append(_check_tensor(
             name, p.data, f, first[name], grad_output=None, f0=float(value), h=h, tol=tol,
             indices=_indices(p.data.size, sample, gen, where), ctx=ctx, findings=findings,
             f_scale=pred_scale))
-    _common_cause(findings, ctx, [e.name for e in entries if not e.passed])
+    common_cause(findings, ctx, [e.name for e in entries if not e.passed])
     return GradcheckReport(_module_title(model), entries, _order(findings), h, tol)
