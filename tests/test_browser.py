@@ -243,10 +243,17 @@ def _save_screenshot(nb: OpenNotebook, suffix: str = "") -> None:
 
 
 @contextlib.contextmanager
-def _screenshot(nb: OpenNotebook):
-    """Save a screenshot of the notebook's page when the block ends, pass or fail."""
+def _ran(notebooks: dict[str, OpenNotebook], lab, name: str):
+    """Notebook ``name`` once all its cells ran, with no problem before or after the block.
+
+    A screenshot of its page is saved when the block ends, pass or fail.
+    """
+    nb = notebooks[name]
     try:
-        yield
+        _wait_until_all_ran(nb, lab)
+        assert _problems(nb) == [], nb.console_errors
+        yield nb
+        assert _problems(nb) == [], nb.console_errors
     finally:
         _save_screenshot(nb)
 
@@ -380,12 +387,8 @@ def _choose_other_option(select) -> str:
 def test_derivative_explorer_renders_and_responds(notebooks, lab):
     from bpkit.widgets.derivative import FUNCTIONS
 
-    name = "01_derivatives_and_the_chain_rule.ipynb"
-    nb = notebooks[name]
-    page = nb.page
-    with _screenshot(nb):
-        _wait_until_all_ran(nb, lab)
-        assert _problems(nb) == [], nb.console_errors
+    with _ran(notebooks, lab, "01_derivatives_and_the_chain_rule.ipynb") as nb:
+        page = nb.page
         box = _widget(page)
         message = box.locator(":scope > .widget-html")
         sliders = box.locator(".widget-hslider")
@@ -420,16 +423,11 @@ def test_derivative_explorer_renders_and_responds(notebooks, lab):
         checkbox.click()
         _wait_for_redraw(nb, box, image, "clicking 'central difference'")
         assert f"{expected} difference" in message.inner_text()
-        assert _problems(nb) == [], nb.console_errors
 
 
 def test_activation_explorer_renders_and_responds(notebooks, lab):
-    name = "05_activations_and_losses.ipynb"
-    nb = notebooks[name]
-    page = nb.page
-    with _screenshot(nb):
-        _wait_until_all_ran(nb, lab)
-        assert _problems(nb) == [], nb.console_errors
+    with _ran(notebooks, lab, "05_activations_and_losses.ipynb") as nb:
+        page = nb.page
         box = _widget(page)
         message = box.locator(":scope > .widget-html")
         assert box.locator(".widget-hslider").count() == 2  # the negative slope, the x range
@@ -437,7 +435,6 @@ def test_activation_explorer_renders_and_responds(notebooks, lab):
         label = _choose_other_option(box.locator(".widget-dropdown select"))
         _wait_for_redraw(nb, box, image, f"choosing the activation {label}")
         assert message.inner_text().startswith(f"{label}(")
-        assert _problems(nb) == [], nb.console_errors
 
 
 # -- the playground ---------------------------------------------------------------------------
@@ -463,12 +460,8 @@ def _wait_for(page, predicate: str, arg: Any, what: str) -> None:
 
 
 def test_playground_plays_and_responds(notebooks, lab):
-    name = "playground.ipynb"
-    nb = notebooks[name]
-    page = nb.page
-    with _screenshot(nb):
-        _wait_until_all_ran(nb, lab)
-        assert _problems(nb) == [], nb.console_errors
+    with _ran(notebooks, lab, "playground.ipynb") as nb:
+        page = nb.page
         app = page.locator(".jupyter-widgets.bpkit-playground").first
         app.wait_for(state="visible", timeout=REDRAW_MS)
         app.scroll_into_view_if_needed()
@@ -530,5 +523,4 @@ def test_playground_plays_and_responds(notebooks, lab):
                   "?.textContent === 'paused'", None, "the counter to say 'paused'")
         _wait_for_idle_kernel(page)
         assert output.get_attribute("src") != before
-        assert _problems(nb) == [], nb.console_errors
 
