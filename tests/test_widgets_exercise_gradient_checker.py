@@ -9,6 +9,7 @@ pytest.importorskip("ipywidgets", reason="ipywidgets not installed: widget tests
 
 from bpkit.grading.exercises.ex06_gradient_checker import (  # noqa: E402
     CASES,
+    _forward_difference,
     reference_numerical_gradient,
     reference_rel_error,
 )
@@ -17,16 +18,6 @@ from bpkit.widgets.exercise_gradient_checker import (  # noqa: E402
     GradientCheckerLab,
     error_curve,
 )
-
-
-def _forward(f, x, h=1e-5):
-    grad, f0 = np.zeros_like(x), f()
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        grad[i] = (f() - f0) / h
-        x[i] = old
-    return grad
 
 
 def _stub(f, x, h=1e-5):
@@ -57,9 +48,9 @@ def test_lab_measures_your_curve_and_marks_your_h():
 def test_lab_shows_a_forward_difference_as_a_worse_curve():
     case = CASES[0]
     central = error_curve(reference_numerical_gradient, reference_rel_error, case)
-    forward = error_curve(_forward, reference_rel_error, case)
+    forward = error_curve(_forward_difference, reference_rel_error, case)
     assert forward.min() > 100 * central.min()  # sqrt(eps) against eps^(2/3)
-    app = GradientCheckerLab(_forward, reference_rel_error)
+    app = GradientCheckerLab(_forward_difference, reference_rel_error)
     assert app.state.errors.min() == pytest.approx(forward.min())
     app.problem.value = CASES[3].name
     assert app.state.problem == CASES[3].name and app.state.estimate.shape == (4, 3)
