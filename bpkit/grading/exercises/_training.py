@@ -8,7 +8,8 @@ which line of the training loop is missing or misplaced. `model_feedback` checks
 learner's ``make_model``; `curve_problems` reads a loss curve. `run_training` trains the
 learner's model with their ``train`` and scores it (a `TrainingRun`), `cached_run` keeps
 one such run per exercise so that two checks (or a part and ``check-all``) train only once,
-and `training_problem` and `heldout_feedback` turn a run into the card's sentences.
+and `training_problem`, `loss_falls_feedback` and `heldout_feedback` turn a run into the
+card's sentences.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "fingerprint",
     "heldout_feedback",
     "is_affine",
+    "loss_falls_feedback",
     "model_feedback",
     "params_of",
     "rows_are_probabilities",
@@ -475,6 +477,20 @@ def training_problem(run: TrainingRun, wrong: dict[str, str], n_classes: int
     if problems:
         return Feedback.fail(curve, why=problems)
     return None
+
+
+def loss_falls_feedback(run: TrainingRun, wrong: dict[str, str], n_classes: int, *,
+                        digits: int = 3, note: str = "") -> Feedback:
+    """The falling loss's result: a `training_problem`, else the first and last losses.
+
+    The last loss is shown with ``digits`` decimals; ``note`` ends the message either way.
+    """
+    problem = training_problem(run, wrong, n_classes)
+    if problem is not None:
+        problem.message += note
+        return problem
+    return Feedback.ok(f"{len(run.losses)} epochs: loss {run.losses[0]:.3f} -> "
+                       f"{run.losses[-1]:.{digits}f}{note}")
 
 
 def heldout_feedback(

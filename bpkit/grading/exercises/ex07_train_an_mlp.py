@@ -29,11 +29,11 @@ from bpkit.grading.exercises._training import (
     cached_run,
     heldout_feedback,
     is_affine,
+    loss_falls_feedback,
     model_feedback,
     params_of,
     rows_are_probabilities,
     run_training,
-    training_problem,
 )
 from bpkit.grading.feedback import CheckFailed, Feedback, compare
 from bpkit.grading.registry import register_check
@@ -494,12 +494,7 @@ def _run(ns: dict[str, Any]) -> TrainingRun:
 )
 def loss_falls(ns: dict[str, Any]) -> Feedback:
     """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
-    run = _run(ns)
-    problem = training_problem(run, WRONG, 3)
-    if problem is not None:
-        return problem
-    return Feedback.ok(f"{len(run.losses)} epochs: loss {run.losses[0]:.3f} -> "
-                       f"{run.losses[-1]:.3f}")
+    return loss_falls_feedback(_run(ns), WRONG, 3)
 
 
 @register_check(

@@ -22,9 +22,9 @@ from bpkit.grading.exercises._training import (
     TrainingRun,
     cached_run,
     heldout_feedback,
+    loss_falls_feedback,
     model_feedback,
     run_training,
-    training_problem,
 )
 from bpkit.grading.feedback import Feedback, compare
 from bpkit.grading.registry import register_check
@@ -307,12 +307,7 @@ def _note(run: TrainingRun) -> str:
 def loss_falls(ns: dict[str, Any]) -> Feedback:
     """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
     run = _run(ns)
-    problem = training_problem(run, WRONG, 10)
-    if problem is not None:
-        problem.message += _note(run)
-        return problem
-    return Feedback.ok(f"{len(run.losses)} epochs: loss {run.losses[0]:.3f} -> "
-                       f"{run.losses[-1]:.4f}{_note(run)}")
+    return loss_falls_feedback(run, WRONG, 10, digits=4, note=_note(run))
 
 
 @register_check(
