@@ -793,8 +793,9 @@ _NODE_GAP = 0.22  # between neighbours in a layer, inches
 _MAX_FIG = 40.0  # largest figure side, inches
 
 
-def _graph_values(root: Any) -> list[Any]:
-    """The Values reachable from root, children before parents (iterative post-order)."""
+def _graph_values(root: Any, children: str = "children") -> list[Any]:
+    """The Values reachable from root through the attribute ``children``, children before
+    parents (iterative post-order)."""
     order: list[Any] = []
     seen: set[int] = set()
     stack: list[tuple[Any, bool]] = [(root, False)]
@@ -807,7 +808,7 @@ def _graph_values(root: Any) -> list[Any]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for child in reversed(tuple(getattr(node, "children", ()))):
+        for child in reversed(tuple(getattr(node, children, ()))):
             if id(child) not in seen:
                 stack.append((child, False))
     return order

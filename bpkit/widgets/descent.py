@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.widgets._app import WidgetApp
+from bpkit.widgets.derivative import _decades
 
 __all__ = [
     "PROBLEMS",
@@ -69,6 +70,11 @@ class DescentProblem:
         return f"DescentProblem({self.name!r}, start={self.start})"
 
 
+def _pair(values: Sequence[float]) -> tuple[float, float]:
+    """The first two of ``values`` as a tuple of floats (a start point or axis limits)."""
+    return (float(values[0]), float(values[1]))
+
+
 def quadratic_bowl(
     curvatures: tuple[float, float] = (1.0, 10.0),
     *,
@@ -105,9 +111,9 @@ def quadratic_bowl(
         loss=loss,
         grad=grad,
         hessian=hessian,
-        start=(float(start[0]), float(start[1])),
-        xlim=(float(xlim[0]), float(xlim[1])),
-        ylim=(float(ylim[0]), float(ylim[1])),
+        start=_pair(start),
+        xlim=_pair(xlim),
+        ylim=_pair(ylim),
         labels=("θ₁", "θ₂"),
     )
 
@@ -170,9 +176,9 @@ def tanh_neuron(
         loss=loss,
         grad=grad,
         hessian=hessian,
-        start=(float(start[0]), float(start[1])),
-        xlim=(float(xlim[0]), float(xlim[1])),
-        ylim=(float(ylim[0]), float(ylim[1])),
+        start=_pair(start),
+        xlim=_pair(xlim),
+        ylim=_pair(ylim),
         labels=("w", "b"),
     )
 
@@ -284,21 +290,12 @@ class DescentState:
     curvature: float
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _power_of_ten(value: float, _position: int) -> str:
-    """A log-axis tick label such as 10⁻⁸ in plain text (mathtext is slow to lay out)."""
-    return "10" + str(round(np.log10(value))).translate(_SUPERSCRIPT)
-
-
-def _decades(axis: Any, numticks: int = 6) -> None:
-    """Label about ``numticks`` whole decades of a log axis; no minor ticks (fast redraws)."""
-    from matplotlib import ticker
-
-    axis.set_major_locator(ticker.LogLocator(numticks=numticks))
-    axis.set_major_formatter(ticker.FuncFormatter(_power_of_ten))
-    axis.set_minor_locator(ticker.NullLocator())
+def _surface_and_curve_axes(figure: Any) -> tuple[Any, Any]:
+    """A figure's two panels: contours on the left, a curve per step on the right."""
+    figure.set_layout_engine("none")  # fixed margins: faster redraws than constrained
+    margins = {"left": 0.06, "right": 0.985, "bottom": 0.12, "top": 0.91, "wspace": 0.22}
+    left, right = figure.subplots(1, 2, width_ratios=[1.15, 1.0], gridspec_kw=margins)
+    return left, right
 
 
 class DescentExplorer(WidgetApp):
@@ -410,9 +407,7 @@ class DescentExplorer(WidgetApp):
 
         problem: DescentProblem = self.problem.value
         s = self.state
-        figure.set_layout_engine("none")  # fixed margins: faster redraws than constrained
-        margins = {"left": 0.06, "right": 0.985, "bottom": 0.12, "top": 0.91, "wspace": 0.22}
-        left, right = figure.subplots(1, 2, width_ratios=[1.15, 1.0], gridspec_kw=margins)
+        left, right = _surface_and_curve_axes(figure)
 
         plot_loss_surface(
             problem.loss, problem.xlim, problem.ylim, paths={f"lr = {s.lr:.3g}": s.path},
@@ -430,7 +425,7 @@ class DescentExplorer(WidgetApp):
         )
         right.axhline(s.losses[0], color="0.5", ls="--", lw=1, label="starting loss")
         right.set_xlim(0, max(s.steps, 1))
-        _decades(right.yaxis)
+        _decades(right.yaxis, 6)
         right.set_xlabel("step")
         right.set_ylabel("loss")
         right.set_title(f"Loss per step (lr = {s.lr:.3g}): {s.verdict}")

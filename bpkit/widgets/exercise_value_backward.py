@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bpkit.plot import _graph_values
 from bpkit.widgets._app import WidgetApp
+from bpkit.widgets.graph_stepper import _step_controls
 
 __all__ = ["BackpropState", "BackpropStepper", "draw_backprop"]
 
@@ -41,26 +43,6 @@ class BackpropState:
     wrong: list[str]
     error: str  # the exception a rule raised (the steps stop there), or ""
     done: bool
-
-
-def _order(root: Any) -> list[Any]:
-    """Every node reachable from ``root`` through ``_prev``, children before parents."""
-    order: list[Any] = []
-    seen: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for child in reversed(tuple(node._prev)):
-            if id(child) not in seen:
-                stack.append((child, False))
-    return order
 
 
 def _names(order: Sequence[Any]) -> list[str]:
@@ -112,7 +94,7 @@ class _Run:
                     f"BackpropStepper expected the exercise's Value (with .data, .grad, ._prev, "
                     f"._op and ._backward), got {type(root).__name__} without .{attr}"
                 )
-        self.order = _order(root)
+        self.order = _graph_values(root, "_prev")  # children before parents
         self.names = _names(self.order)
         self.position = {id(v): i for i, v in enumerate(self.order)}
         self.steps = [v for v in reversed(self.order) if v._prev]
@@ -228,28 +210,17 @@ class BackpropStepper(WidgetApp):
 
     def __init__(self, root: Any, reference: Any = None, *, rankdir: str = "LR",
                  figsize: tuple[float, float] = (10.0, 3.0)) -> None:
-        import ipywidgets as widgets
-
         if rankdir not in ("LR", "RL", "TB", "BT"):
             raise ValueError(
                 f"BackpropStepper: rankdir must be 'LR', 'RL', 'TB' or 'BT', got {rankdir!r}"
             )
         self.run = _Run(root, reference)
         self.rankdir = rankdir
-        n = self.run.n_steps
-        self.step = widgets.IntSlider(value=0, min=0, max=n, step=1, description="step",
-                                      continuous_update=False)
-        self.back_button = widgets.Button(description="Back", icon="step-backward")
-        self.next_button = widgets.Button(description="Next", icon="step-forward")
-        self.reset_button = widgets.Button(description="Reset", icon="undo")
-        self.back_button.on_click(lambda _b: self._go(self.step.value - 1))
-        self.next_button.on_click(lambda _b: self._go(self.step.value + 1))
-        self.reset_button.on_click(lambda _b: self._go(0))
+        self.step, self.back_button, self.next_button, self.reset_button = _step_controls(
+            self.run.n_steps
+        )
         controls = [self.back_button, self.next_button, self.reset_button, self.step]
         super().__init__(controls, figsize=figsize, dpi=100)
-
-    def _go(self, k: int) -> None:
-        self.step.value = min(max(k, 0), self.step.max)
 
     def update(self) -> None:
         """The recorded state after ``step`` rules ran, and the table under the figure."""

@@ -22,6 +22,7 @@ import numpy as np
 from bpkit.gradcheck import rel_error
 from bpkit.layers import Linear, Tanh
 from bpkit.widgets._app import WidgetApp
+from bpkit.widgets.derivative import _decades
 
 __all__ = [
     "DTYPES",
@@ -252,22 +253,6 @@ class GradcheckState:
     best_h: float
     best_error: float
     optimal_h: float  # the rule of thumb: sqrt(eps) or eps^(1/3)
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _power_of_ten(value: float, _position: int) -> str:
-    return "10" + str(round(np.log10(value))).translate(_SUPERSCRIPT)
-
-
-def _decades(axis: Any, numticks: int) -> None:
-    """Whole decades labelled like 10⁻⁸ (plain text: mathtext is slow to lay out)."""
-    from matplotlib import ticker
-
-    axis.set_major_locator(ticker.LogLocator(numticks=numticks))
-    axis.set_major_formatter(ticker.FuncFormatter(_power_of_ten))
-    axis.set_minor_locator(ticker.NullLocator())
 
 
 class GradcheckExplorer(WidgetApp):

@@ -233,6 +233,26 @@ def draw_backward_step(
     return ax.figure
 
 
+def _step_controls(n: int, value: int = 0) -> tuple[Any, Any, Any, Any]:
+    """A ``step`` IntSlider over 0..n and the Back, Next and Reset buttons that move it."""
+    import ipywidgets as widgets
+
+    step = widgets.IntSlider(
+        value=value, min=0, max=n, step=1, description="step", continuous_update=False
+    )
+    back = widgets.Button(description="Back", icon="step-backward")
+    forward = widgets.Button(description="Next", icon="step-forward")
+    reset = widgets.Button(description="Reset", icon="undo")
+
+    def go(k: int) -> None:
+        step.value = min(max(k, 0), step.max)
+
+    back.on_click(lambda _b: go(step.value - 1))
+    forward.on_click(lambda _b: go(step.value + 1))
+    reset.on_click(lambda _b: go(0))
+    return step, back, forward, reset
+
+
 class GraphStepper(WidgetApp):
     """Step through a ``Value``'s backward pass, node by node, with the chain rule spelled out.
 
@@ -262,8 +282,6 @@ class GraphStepper(WidgetApp):
         include_leaves: bool = True,
         figsize: tuple[float, float] = (10.0, 2.8),
     ) -> None:
-        import ipywidgets as widgets
-
         where = "GraphStepper"
         root = _as_root(root, where)
         if rankdir not in ("LR", "RL", "TB", "BT"):
@@ -273,27 +291,9 @@ class GraphStepper(WidgetApp):
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= n:
             raise ValueError(f"{where} expected step to be an int in 0..{n}, got {step!r}")
         self.rankdir = rankdir
-        self.step = widgets.IntSlider(
-            value=step, min=0, max=n, step=1, description="step", continuous_update=False
-        )
-        self.back_button = widgets.Button(description="Back", icon="step-backward")
-        self.next_button = widgets.Button(description="Next", icon="step-forward")
-        self.reset_button = widgets.Button(description="Reset", icon="undo")
-        self.back_button.on_click(self._back)
-        self.next_button.on_click(self._next)
-        self.reset_button.on_click(self._reset)
+        self.step, self.back_button, self.next_button, self.reset_button = _step_controls(n, step)
         controls = [self.back_button, self.next_button, self.reset_button, self.step]
         super().__init__(controls, figsize=figsize, dpi=100)
-
-    # -- buttons ------------------------------------------------------------------------------
-    def _back(self, _button: Any) -> None:
-        self.step.value = max(self.step.value - 1, 0)
-
-    def _next(self, _button: Any) -> None:
-        self.step.value = min(self.step.value + 1, self.step.max)
-
-    def _reset(self, _button: Any) -> None:
-        self.step.value = 0
 
     # -- WidgetApp ----------------------------------------------------------------------------
     def update(self) -> None:

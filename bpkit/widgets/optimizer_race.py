@@ -21,6 +21,8 @@ import numpy as np
 from bpkit import optim
 from bpkit.module import Parameter
 from bpkit.widgets._app import WidgetApp
+from bpkit.widgets.derivative import _decades
+from bpkit.widgets.descent import _surface_and_curve_axes
 
 __all__ = [
     "OPTIMIZERS",
@@ -313,14 +315,6 @@ def race(
     )
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _power_of_ten(value: float, _position: int) -> str:
-    """A log-axis tick label such as 10⁻⁸ in plain text (mathtext is slow to lay out)."""
-    return "10" + str(round(np.log10(value))).translate(_SUPERSCRIPT)
-
-
 class OptimizerRace(WidgetApp):
     """A race of optimisers on a 2-D surface: learning rates and racers in, paths out.
 
@@ -430,15 +424,11 @@ class OptimizerRace(WidgetApp):
 
     def draw(self, figure: Any) -> None:
         """Left: contours and paths. Right: f − f* per step (log axis)."""
-        from matplotlib import ticker
-
         from bpkit.plot import plot_loss_surface
 
         surface: Surface = self.surface.value
         s = self.state
-        figure.set_layout_engine("none")  # fixed margins: faster redraws than constrained
-        margins = {"left": 0.06, "right": 0.985, "bottom": 0.12, "top": 0.91, "wspace": 0.22}
-        left, right = figure.subplots(1, 2, width_ratios=[1.15, 1.0], gridspec_kw=margins)
+        left, right = _surface_and_curve_axes(figure)
 
         plot_loss_surface(surface.f, surface.xlim, surface.ylim, ax=left, levels=20,
                           log=surface.log, resolution=100)
@@ -462,9 +452,7 @@ class OptimizerRace(WidgetApp):
                            gid=f"gap:{name}", label=label)
         right.set_xlim(0, max(s.steps, 1))
         if s.paths:
-            right.yaxis.set_major_locator(ticker.LogLocator(numticks=6))
-            right.yaxis.set_major_formatter(ticker.FuncFormatter(_power_of_ten))
-            right.yaxis.set_minor_locator(ticker.NullLocator())
+            _decades(right.yaxis, 6)
             right.legend(fontsize="small", loc="upper right")
             right.set_title(f"Gap to the minimum (best: {s.ranking[0]})")
         else:
