@@ -154,7 +154,8 @@ class Linear(Module):
             raise _grad_error(self._where(), grad_output, shape)
         self.weight.add_matmul(grad_output.T, x)  # weight.grad += grad_output.T @ x
         if self.bias is not None:
-            self.bias.grad += _ones(x.shape[0], x.dtype) @ grad_output  # sum over the batch
+            # bias.grad += grad_output summed over the batch (as ones @ grad_output)
+            self.bias.add_matmul(_ones(x.shape[0], x.dtype), grad_output)
         return grad_output @ self.weight.data
 
     def _clear_cache(self) -> None:
