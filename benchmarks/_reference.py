@@ -11,6 +11,9 @@ Every reference does one SGD step of the same multilayer perceptron:
   for a course (no bpkit, no classes, no checks).
 - ``BlasFloor``: only the step's matrix products, on preallocated arrays of the same shapes
   and dtype (``np.matmul(..., out=)``): what no NumPy implementation can go below.
+- ``NumpyBound``: the whole step with every array preallocated and every operation writing
+  into it (``out=``), no checks and no Python objects: the fewest NumPy calls and memory
+  passes that compute the step, about the best a NumPy step can do when arrays are large.
 - ``TorchStep``: the same step in PyTorch (``nn.Linear``, ``F.cross_entropy``,
   ``torch.optim.SGD``), with ``requires_grad=True`` on the input so it computes dL/dx too.
 """
@@ -123,6 +126,70 @@ class BlasFloor:
             fan_out = L["w"].shape[0]
             out += [(fan_out, n, fan_in), (n, fan_out, fan_in)]
         return out
+
+
+class NumpyBound:
+    """The step with every array preallocated: the least a NumPy engine has to do.
+
+    The same math as ``numpy_step``, but each operation writes into an array made once in
+    ``__init__`` (``out=``), so nothing is allocated per step; the elementwise work is the
+    minimum NumPy needs: per layer one bias add and, for hidden layers, one ReLU pass forward
+    and a mask plus one multiply backward; the softmax in five passes over the (N, C)
+    logits; per parameter one SGD update in two passes (``lr * dW`` into a scratch array,
+    then subtract), because NumPy has no fused ``W -= lr * dW``. ``step`` updates
+    ``self.params`` (copies of the given ones) and returns (loss, dL/dx).
+    """
+
+    def __init__(self, params: Params, x: np.ndarray, y: np.ndarray, lr: float) -> None:
+        self.params = [(w.copy(), b.copy()) for w, b in params]
+        self.x, self.y, self.lr = x, y, lr
+        n, dtype = x.shape[0], x.dtype
+        self.rows = np.arange(n)
+        self.outs = [np.empty((n, w.shape[0]), dtype) for w, _ in params]  # z_i, then a_i
+        self.grads = [np.empty((n, w.shape[1]), dtype) for w, _ in params]  # dL/da_{i-1}
+        self.masks = [np.empty((n, w.shape[0]), bool) for w, _ in params[:-1]]
+        self.dws = [np.empty_like(w) for w, _ in params]
+        self.dbs = [np.empty_like(b) for _, b in params]
+        self.scratch = [np.empty_like(w) for w, _ in params]
+        c = params[-1][0].shape[0]
+        self.dz = np.empty((n, c), dtype)  # dL/dlogits
+        self.row = np.empty((n, 1), dtype)  # row max, then row sum of exp
+
+    def step(self) -> tuple[float, np.ndarray]:
+        """One SGD step; updates ``self.params`` in place, returns (loss, dL/dx)."""
+        last = len(self.params) - 1
+        a = self.x
+        for i, (w, b) in enumerate(self.params):
+            z = np.matmul(a, w.T, out=self.outs[i])
+            z += b
+            if i < last:
+                np.maximum(z, 0, out=z)  # z now holds a_i (the ReLU output)
+            a = z
+        logits, dz, row, n = a, self.dz, self.row, self.x.shape[0]
+        np.max(logits, axis=1, keepdims=True, out=row)
+        np.subtract(logits, row, out=dz)  # shifted logits
+        picked = float(dz[self.rows, self.y].sum())
+        np.exp(dz, out=dz)
+        np.sum(dz, axis=1, keepdims=True, out=row)
+        loss = (float(np.log(row).sum()) - picked) / n
+        dz /= row  # softmax
+        dz[self.rows, self.y] -= 1
+        dz *= 1 / n
+        for i in reversed(range(len(self.params))):
+            w, b = self.params[i]
+            a = self.outs[i - 1] if i > 0 else self.x
+            np.matmul(dz.T, a, out=self.dws[i])
+            np.sum(dz, axis=0, out=self.dbs[i])
+            grad = np.matmul(dz, w, out=self.grads[i])
+            if i > 0:
+                mask = np.greater(a, 0, out=self.masks[i - 1])
+                grad *= mask
+            dz = grad
+        for (w, b), dw, db, tmp in zip(self.params, self.dws, self.dbs, self.scratch,
+                                       strict=True):
+            w -= np.multiply(dw, self.lr, out=tmp)
+            b -= self.lr * db
+        return loss, dz
 
 
 class TorchStep:

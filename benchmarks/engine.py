@@ -2,9 +2,12 @@
 
 One step = zero_grad, forward, softmax cross-entropy (mean), backward down to the input
 gradient (what ``model.backward`` returns), and an SGD update, on an MLP with ReLU hidden
-layers. It is timed for bpkit and three references from ``_reference.py``:
+layers. It is timed for bpkit and four references from ``_reference.py``:
 
 - the BLAS floor: only the step's matrix products (3 per layer) on preallocated arrays;
+- the NumPy bound (wide MLP only): the whole step with every array preallocated (``out=``),
+  the fewest NumPy calls and memory passes that compute it: about the best a NumPy step
+  can do when the arrays are large;
 - a hand-written NumPy step with the same math;
 - PyTorch CPU (where installed), with ``requires_grad=True`` on the input.
 
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from _reference import BlasFloor, TorchStep, init_params, make_data, numpy_step
+from _reference import BlasFloor, NumpyBound, TorchStep, init_params, make_data, numpy_step
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import bpkit as bp
@@ -42,7 +45,7 @@ from bpkit.losses import CrossEntropyLoss
 from bpkit.optim import SGD
 
 LR = 1e-2
-LIBRARIES = ("bpkit", "floor", "numpy", "torch")
+LIBRARIES = ("bpkit", "floor", "bound", "numpy", "torch")
 WIDE_VS_FLOOR = {1: 1.10, 2: 1.20}  # bpkit / BLAS floor, by BLAS threads
 WIDE_VS_TORCH = 1.0                 # bpkit / PyTorch
 SMALL_VS_NUMPY = 1.15               # bpkit / hand-written NumPy
@@ -118,6 +121,8 @@ def make_steps(config: Config, with_torch: bool) -> dict[str, Callable[[], Any]]
         "bpkit": bpkit_step(bpkit_model(params, config.dtype), x, y, LR),
         "floor": BlasFloor(config.sizes, config.batch, config.dtype).step,
     }
+    if config.wide:  # at the teaching sizes per-call overhead rules and out= saves nothing
+        steps["bound"] = NumpyBound(params, x, y, LR).step
     reference = [(w.copy(), b.copy()) for w, b in params]
     steps["numpy"] = lambda: numpy_step(reference, x, y, LR)
     if with_torch:
@@ -229,19 +234,21 @@ def fmt_ratio(ratio: float | None, target: float | None, strict: bool = False) -
 
 def table(results: list[tuple[Config, int, dict[str, float]]]) -> tuple[str, int, int]:
     """The Markdown table, and the numbers of targets passed and missed."""
-    head = ("| configuration | BLAS threads | bpkit | BLAS floor | NumPy | PyTorch "
-            "| bpkit / floor | bpkit / NumPy | bpkit / PyTorch |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| configuration | BLAS threads | bpkit | BLAS floor | NumPy bound | NumPy | PyTorch "
+            "| bpkit / floor | bound / floor | bpkit / NumPy | bpkit / PyTorch |")
+    lines = [head, "|" + "---|" * 11]
     passed = missed = 0
     for config, threads, med in results:
         bpkit = med["bpkit"]
         ratio = {name: (bpkit / med[name] if name in med else None) for name in LIBRARIES}
+        # How close the best possible NumPy step gets to the floor (information, no target).
+        bound = fmt_ratio(med["bound"] / med["floor"] if "bound" in med else None, None)
         if config.wide:
-            cells = [fmt_ratio(ratio["floor"], WIDE_VS_FLOOR[threads]),
+            cells = [fmt_ratio(ratio["floor"], WIDE_VS_FLOOR[threads]), bound,
                      fmt_ratio(ratio["numpy"], None),
                      fmt_ratio(ratio["torch"], WIDE_VS_TORCH, strict=True)]
         else:
-            cells = [fmt_ratio(ratio["floor"], None),
+            cells = [fmt_ratio(ratio["floor"], None), bound,
                      fmt_ratio(ratio["numpy"], SMALL_VS_NUMPY),
                      fmt_ratio(ratio["torch"], SMALL_VS_TORCH)]
         passed += sum("PASS" in c for c in cells)

@@ -57,23 +57,31 @@ def setup(config):
     return x, y, params
 
 
+def assert_steps_agree(config, other, other_params, steps: int = 3) -> None:
+    """Run bpkit's step and ``other`` side by side: after every step the same loss, input
+    gradient (``other`` returns (loss, dL/dx) as NumPy) and parameters (``other_params()``).
+    Several steps: the update is applied and gradients do not pile up."""
+    x, y, params = setup(config)
+    model = engine.bpkit_model(params, config.dtype)
+    step = engine.bpkit_step(model, x, y, engine.LR)
+    tol = tolerance(config)
+    for _ in range(steps):
+        loss, grad_x = step()
+        other_loss, other_grad_x = other()
+        assert isinstance(loss, float) and isinstance(other_loss, float)
+        assert loss == pytest.approx(other_loss, rel=tol["rtol"])
+        assert grad_x.shape == x.shape and grad_x.dtype == x.dtype == other_grad_x.dtype
+        np.testing.assert_allclose(grad_x, other_grad_x, **tol)
+        assert_same_params(bpkit_params(model), other_params(), tol)
+
+
 # -- the hand-written NumPy step ------------------------------------------------------------
 @pytest.mark.parametrize("label", list(CONFIGS))
 def test_numpy_reference_matches_bpkit_step(label):
     config = CONFIGS[label]
     x, y, params = setup(config)
-    model = engine.bpkit_model(params, config.dtype)
-    step = engine.bpkit_step(model, x, y, engine.LR)
     ref = [(w.copy(), b.copy()) for w, b in params]
-    tol = tolerance(config)
-    for _ in range(3):  # several steps: the update is applied and gradients do not pile up
-        loss, grad_x = step()
-        ref_loss, ref_grad_x = reference.numpy_step(ref, x, y, engine.LR)
-        assert isinstance(loss, float) and isinstance(ref_loss, float)
-        assert loss == pytest.approx(ref_loss, rel=tol["rtol"])
-        assert grad_x.shape == x.shape and grad_x.dtype == x.dtype == ref_grad_x.dtype
-        np.testing.assert_allclose(grad_x, ref_grad_x, **tol)
-        assert_same_params(bpkit_params(model), ref, tol)
+    assert_steps_agree(config, lambda: reference.numpy_step(ref, x, y, engine.LR), lambda: ref)
     # the parameters really moved: the step is not a no-op on either side
     assert not np.allclose(ref[0][0], params[0][0], rtol=0, atol=0)
 
@@ -126,23 +134,32 @@ def test_blas_floor_runs_exactly_the_products_of_a_step(label):
         np.testing.assert_allclose(layer["da"], layer["dz"] @ layer["w"], **tol)
 
 
+# -- the NumPy bound -----------------------------------------------------------------------
+@pytest.mark.parametrize("label", list(CONFIGS))
+def test_numpy_bound_matches_bpkit_step(label):
+    config = CONFIGS[label]
+    x, y, params = setup(config)
+    bound = reference.NumpyBound(params, x, y, engine.LR)
+    # its preallocated arrays are reused: later steps must stay right too
+    assert_steps_agree(config, bound.step, lambda: bound.params)
+    # it updated its own copies, not the parameters it was given
+    assert not np.allclose(bound.params[0][0], params[0][0], rtol=0, atol=0)
+
+
 # -- PyTorch ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("label", list(CONFIGS))
 def test_torch_reference_matches_bpkit_step(label):
     pytest.importorskip("torch", reason="PyTorch not installed: cross-check skipped")
     config = CONFIGS[label]
     x, y, params = setup(config)
-    model = engine.bpkit_model(params, config.dtype)
-    step = engine.bpkit_step(model, x, y, engine.LR)
     torch_step = reference.TorchStep(params, x, y, engine.LR)
-    tol = tolerance(config)
-    for _ in range(2):
-        loss, grad_x = step()
-        t_loss, t_grad_x = torch_step.step()
-        assert loss == pytest.approx(t_loss, rel=tol["rtol"])
-        assert t_grad_x is not None, "PyTorch did not compute the input gradient"
-        np.testing.assert_allclose(grad_x, t_grad_x.numpy(), **tol)
-        assert_same_params(bpkit_params(model), torch_step.params(), tol)
+
+    def step():
+        loss, grad_x = torch_step.step()
+        assert grad_x is not None, "PyTorch did not compute the input gradient"
+        return loss, grad_x.numpy()
+
+    assert_steps_agree(config, step, torch_step.params, steps=2)
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -151,13 +168,14 @@ def test_table_marks_targets():
     results = [
         (wide, 1, {"bpkit": 1.10, "floor": 1.0, "numpy": 1.2, "torch": 1.5}),  # at the limit
         (wide, 2, {"bpkit": 1.30, "floor": 1.0, "numpy": 1.2, "torch": 1.3}),  # both missed
-        (small, 1, {"bpkit": 1.0, "floor": 0.2, "numpy": 0.9, "torch": 2.0}),
+        (small, 1, {"bpkit": 1.0, "floor": 0.2, "bound": 0.7, "numpy": 0.9, "torch": 2.0}),
     ]
     text, passed, missed = engine.table(results)
     rows = text.splitlines()[2:]
     assert "1.10 PASS" in rows[0] and "0.73 PASS" in rows[0]
     assert "1.30 MISS" in rows[1] and "1.00 MISS" in rows[1]  # torch must be strictly slower
     assert "1.11 PASS" in rows[2] and "0.50 PASS" in rows[2]
+    assert "| 3.50 |" in rows[2]  # bound / floor, shown without a target
     assert (passed, missed) == (4, 2)
     # without PyTorch its column says so and no target is marked
     text, passed, missed = engine.table([(small, 1, {"bpkit": 1.0, "floor": 0.2,
