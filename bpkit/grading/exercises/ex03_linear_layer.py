@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.gradcheck import check_module
+from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import (
     CheckFailed,
     Feedback,
@@ -39,20 +40,7 @@ GRADCHECK_CASES = ((3, 4, 2), (1, 3, 3), (6, 2, 5))
 
 def _layer_class(ns: dict[str, Any]) -> type:
     """The learner's class, refused when it is bpkit's own Linear or not a Module."""
-    cls = ns["Linear"]
-    if cls is BpkitLinear or (isinstance(cls, type) and issubclass(cls, BpkitLinear)):
-        raise CheckFailed(Feedback.fail(
-            "`Linear` is bpkit's own layer (bp.Linear), not yours",
-            why=["write your own class Linear(bp.Module) with forward and backward; do not "
-                 "import, assign or subclass bp.Linear"],
-        ))
-    if not isinstance(cls, type) or not issubclass(cls, Module):
-        raise CheckFailed(Feedback.fail(
-            "`Linear` must be a class that subclasses bp.Module",
-            got=type(cls).__name__ if not isinstance(cls, type) else cls.__name__,
-            why=["keep the class statement given: class Linear(bp.Module):"],
-        ))
-    return cls
+    return layer_class(ns, "Linear", BpkitLinear)
 
 
 def _setup(ns: dict[str, Any], n: int, fin: int, fout: int, seed: int

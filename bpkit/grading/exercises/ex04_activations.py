@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, compare
 from bpkit.grading.registry import register_check
 from bpkit.layers import ReLU as BpkitReLU
@@ -196,21 +197,7 @@ WRONG: dict[str, list[tuple[Any, str]]] = {
 
 def _layer(ns: dict[str, Any], name: str) -> Module:
     """A fresh instance of the learner's class ``name``; bpkit's own layer is refused."""
-    cls = ns[name]
-    own = _BPKIT[name]
-    if cls is own or (isinstance(cls, type) and issubclass(cls, own)):
-        raise CheckFailed(Feedback.fail(
-            f"`{name}` is bpkit's own layer (bp.{name}), not yours",
-            why=[f"write your own class {name}(bp.Module) with forward and backward; do not "
-                 f"import, assign or subclass bp.{name}"],
-        ))
-    if not isinstance(cls, type) or not issubclass(cls, Module):
-        raise CheckFailed(Feedback.fail(
-            f"`{name}` must be a class that subclasses bp.Module",
-            got=cls.__name__ if isinstance(cls, type) else type(cls).__name__,
-            why=[f"keep the class statement given: class {name}(bp.Module):"],
-        ))
-    return cls()
+    return layer_class(ns, name, _BPKIT[name])()
 
 
 def _forward(layer: Module, name: str, x: np.ndarray) -> Any:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.gradcheck import check_module
+from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import (
     CheckFailed,
     Feedback,
@@ -261,18 +262,7 @@ WRONG: dict[str, list[tuple[Callable[..., Any] | None, str]]] = {
 
 
 def _layer_class(ns: dict[str, Any]) -> type:
-    cls = ns["BatchNorm1d"]
-    if cls is BpkitBatchNorm1d or (isinstance(cls, type) and issubclass(cls, BpkitBatchNorm1d)):
-        raise CheckFailed(Feedback.fail(
-            "`BatchNorm1d` is bpkit's own layer (bp.BatchNorm1d), not yours",
-            why=["write your own class BatchNorm1d(bp.Module) with forward and backward; do "
-                 "not import, assign or subclass bp.BatchNorm1d"]))
-    if not isinstance(cls, type) or not issubclass(cls, Module):
-        raise CheckFailed(Feedback.fail(
-            "`BatchNorm1d` must be a class that subclasses bp.Module",
-            got=cls.__name__ if isinstance(cls, type) else type(cls).__name__,
-            why=["keep the class statement given: class BatchNorm1d(bp.Module):"]))
-    return cls
+    return layer_class(ns, "BatchNorm1d", BpkitBatchNorm1d)
 
 
 def _build(ns: dict[str, Any], d: int, **kwargs: Any) -> Module:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.gradcheck import check_module
+from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, compare, gradcheck_feedback
 from bpkit.grading.registry import register_check
 from bpkit.layers import Dropout as BpkitDropout
@@ -49,18 +50,7 @@ def reference_keep(rng: np.random.Generator, shape: tuple[int, ...], p: float) -
 
 
 def _layer_class(ns: dict[str, Any]) -> type:
-    cls = ns["Dropout"]
-    if cls is BpkitDropout or (isinstance(cls, type) and issubclass(cls, BpkitDropout)):
-        raise CheckFailed(Feedback.fail(
-            "`Dropout` is bpkit's own layer (bp.Dropout), not yours",
-            why=["write your own class Dropout(bp.Module) with forward and backward; do not "
-                 "import, assign or subclass bp.Dropout"]))
-    if not isinstance(cls, type) or not issubclass(cls, Module):
-        raise CheckFailed(Feedback.fail(
-            "`Dropout` must be a class that subclasses bp.Module",
-            got=cls.__name__ if isinstance(cls, type) else type(cls).__name__,
-            why=["keep the class statement given: class Dropout(bp.Module):"]))
-    return cls
+    return layer_class(ns, "Dropout", BpkitDropout)
 
 
 def _make(ns: dict[str, Any], p: float, seed: int | np.random.Generator) -> Module:
