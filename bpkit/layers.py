@@ -61,6 +61,18 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+@functools.lru_cache(maxsize=32)
+def _zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only array of zeros: ``np.maximum(x, _zeros(x.shape[-1:], x.dtype))`` is ReLU.
+
+    NumPy (2.4) takes that maximum against a row of zeros, broadcast over the batch, about
+    twice as fast as against the scalar 0, with the same result (NaN stays NaN).
+    """
+    zeros = np.zeros(shape, dtype)
+    zeros.flags.writeable = False
+    return zeros
+
+
 def _dtype_error(x: np.ndarray, reference: np.ndarray, where: str) -> TypeError:
     """Mixing dtypes is refused: float32 data in a float64 layer would silently upcast."""
     return TypeError(
@@ -179,7 +191,7 @@ class ReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _input(x, lambda: _name(self))
         self._x = x
-        return np.maximum(x, 0)
+        return np.maximum(x, _zeros(x.shape[-1:], x.dtype))  # max(x, 0), see _zeros
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         x = self._x

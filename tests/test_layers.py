@@ -572,3 +572,21 @@ def test_layers_are_exported_from_the_package():
     for name in LAYER_IDS:
         if name != "GELU-tanh":
             assert getattr(bp, name) is getattr(bp.layers, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5)])
+def test_relu_forward_is_max_with_zero_for_every_shape_and_special_value(dtype, shape):
+    # ReLU takes the maximum against a cached row of zeros (faster than the scalar 0): the
+    # result must be exactly np.maximum(x, 0), a fresh writable array, for any input shape.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(dtype)
+    if x.size >= 5:
+        x.flat[:5] = [np.nan, -np.inf, np.inf, -0.0, 0.0]
+    relu = bp.ReLU()
+    out = relu(x)
+    assert out.dtype == x.dtype and out.shape == x.shape
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    assert out.flags.writeable and not np.shares_memory(out, x)
+    out[...] = 5  # writing into one output changes neither the next output nor the input
+    np.testing.assert_array_equal(relu(x), np.maximum(x, 0))
