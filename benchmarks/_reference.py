@@ -134,8 +134,8 @@ class NumpyBound:
     The same math as ``numpy_step``, but each operation writes into an array made once in
     ``__init__`` (``out=``), so nothing is allocated per step; the elementwise work is the
     minimum NumPy needs: per layer one bias add and, for hidden layers, one ReLU pass forward
-    and a mask plus one multiply backward; the softmax in five passes over the (N, C)
-    logits; per parameter one SGD update in two passes (``lr * dW`` into a scratch array,
+    (the maximum against a row of zeros, NumPy's fastest form) and a mask plus one multiply
+    backward; the softmax in five passes over the (N, C) logits; per parameter one SGD update in two passes (``lr * dW`` into a scratch array,
     then subtract), because NumPy has no fused ``W -= lr * dW``. ``step`` updates
     ``self.params`` (copies of the given ones) and returns (loss, dL/dx).
     """
@@ -148,6 +148,8 @@ class NumpyBound:
         self.outs = [np.empty((n, w.shape[0]), dtype) for w, _ in params]  # z_i, then a_i
         self.grads = [np.empty((n, w.shape[1]), dtype) for w, _ in params]  # dL/da_{i-1}
         self.masks = [np.empty((n, w.shape[0]), bool) for w, _ in params[:-1]]
+        # a row of zeros: NumPy takes max(z, 0) against it about 2x faster than against 0
+        self.zeros = [np.zeros(w.shape[0], dtype) for w, _ in params[:-1]]
         self.dws = [np.empty_like(w) for w, _ in params]
         self.dbs = [np.empty_like(b) for _, b in params]
         self.scratch = [np.empty_like(w) for w, _ in params]
@@ -163,7 +165,7 @@ class NumpyBound:
             z = np.matmul(a, w.T, out=self.outs[i])
             z += b
             if i < last:
-                np.maximum(z, 0, out=z)  # z now holds a_i (the ReLU output)
+                np.maximum(z, self.zeros[i], out=z)  # now a_i = ReLU(z_i)
             a = z
         logits, dz, row, n = a, self.dz, self.row, self.x.shape[0]
         np.max(logits, axis=1, keepdims=True, out=row)
