@@ -135,9 +135,10 @@ class NumpyBound:
     ``__init__`` (``out=``), so nothing is allocated per step; the elementwise work is the
     minimum NumPy needs: per layer one bias add and, for hidden layers, one ReLU pass forward
     (the maximum against a row of zeros, NumPy's fastest form) and a mask plus one multiply
-    backward; the softmax in five passes over the (N, C) logits; per parameter one SGD update in two passes (``lr * dW`` into a scratch array,
-    then subtract), because NumPy has no fused ``W -= lr * dW``. ``step`` updates
-    ``self.params`` (copies of the given ones) and returns (loss, dL/dx).
+    backward; the softmax in five passes over the (N, C) logits; per parameter one SGD
+    update in two passes (``lr * dW`` into a scratch array, then subtract), because NumPy
+    has no fused ``W -= lr * dW``. ``step`` updates ``self.params`` (copies of the given
+    ones) and returns (loss, dL/dx).
     """
 
     def __init__(self, params: Params, x: np.ndarray, y: np.ndarray, lr: float) -> None:
