@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bpkit import _checks
-from bpkit.layers import _ones
+from bpkit.layers import _constant
 
 __all__ = [
     "BCEWithLogitsLoss",
@@ -255,7 +255,8 @@ class CrossEntropyLoss(Loss):
         rows = np.arange(logits.shape[0])
         shifted_true = shifted[rows, labels]
         exp = np.exp(shifted, out=shifted)  # shifted is a fresh array: reuse its memory
-        sum_exp = exp @ _ones(exp.shape[1], exp.dtype)  # row sums, in [1, C]: log is safe
+        # row sums, in [1, C] (each row holds exp(0) = 1): log is safe
+        sum_exp = exp @ _constant((exp.shape[1],), 1, exp.dtype)
         self._cache = (exp, sum_exp[:, None], rows, labels)
         loss = float(np.log(sum_exp).sum() - shifted_true.sum())
         return loss / logits.shape[0] if self.reduction == "mean" else loss
