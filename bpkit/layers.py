@@ -325,7 +325,7 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     Phi(x) = 1 - erfc(z) / 2 for x > 0 and erfc(z) / 2 otherwise (so tiny values of Phi far
     in the left tail keep their relative accuracy).
     """
-    z = np.abs(x)
+    z = np.abs(x, out=np.empty_like(x))  # an array even for 0-d x, for the out= below
     z *= 1 / math.sqrt(2)
     denominator = z + 4
     u = 8 / denominator

@@ -590,3 +590,22 @@ def test_relu_forward_is_max_with_zero_for_every_shape_and_special_value(dtype, 
     assert out.flags.writeable and not np.shares_memory(out, x)
     out[...] = 5  # writing into one output changes neither the next output nor the input
     np.testing.assert_array_equal(relu(x), np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("make", [bp.ReLU, bp.LeakyReLU, bp.Sigmoid, bp.Tanh, bp.GELU,
+                                  lambda: bp.GELU(approximate="tanh"), bp.Identity],
+                         ids=["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "GELU-tanh",
+                              "Identity"])
+@pytest.mark.parametrize("value", [-1.5, 0.25])
+def test_elementwise_layers_take_a_single_number_as_a_0d_array(make, value):
+    # the docstrings promise any shape (*): a 0-d array is one, and gives what a 1-element
+    # array gives
+    layer = make()
+    out = layer(np.array(value))
+    grad = layer.backward(np.array(2.0))
+    ref_layer = make()
+    ref_out = ref_layer(np.array([value]))
+    ref_grad = ref_layer.backward(np.array([2.0]))
+    assert np.shape(out) == () and np.shape(grad) == ()
+    np.testing.assert_allclose(out, ref_out[0], rtol=1e-15)
+    np.testing.assert_allclose(grad, ref_grad[0], rtol=1e-15)
