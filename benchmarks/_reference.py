@@ -14,6 +14,9 @@ Every reference does one SGD step of the same multilayer perceptron:
 - ``NumpyBound``: the whole step with every array preallocated and every operation writing
   into it (``out=``), no checks and no Python objects: the fewest NumPy calls and memory
   passes that compute the step, about the best a NumPy step can do when arrays are large.
+- ``TorchFloor``: the BLAS floor's products run by PyTorch (``torch.matmul(..., out=)``,
+  its own BLAS, MKL in the CPU wheels): how fast PyTorch's products alone are, so the
+  table shows whether its whole step takes less time than NumPy's products.
 - ``TorchStep``: the same step in PyTorch (``nn.Linear``, ``F.cross_entropy``,
   ``torch.optim.SGD``), with ``requires_grad=True`` on the input so it computes dL/dx too.
 """
@@ -126,6 +129,35 @@ class BlasFloor:
             fan_out = L["w"].shape[0]
             out += [(fan_out, n, fan_in), (n, fan_out, fan_in)]
         return out
+
+
+class TorchFloor:
+    """The ``BlasFloor``'s products, on copies of its arrays, run by PyTorch's BLAS.
+
+    Shape:
+        the same arrays and products as the ``BlasFloor`` it is built from; ``outputs()``
+        gives each layer's ``z``, ``dw`` and ``da`` as NumPy arrays.
+    """
+
+    def __init__(self, floor: BlasFloor) -> None:
+        import torch
+
+        self.torch = torch
+        self.layers = [{key: torch.from_numpy(array.copy()) for key, array in layer.items()}
+                       for layer in floor.layers]
+
+    def step(self) -> None:
+        """Run the products of one step, in the order ``BlasFloor.step`` runs them."""
+        matmul = self.torch.matmul
+        for layer in self.layers:
+            matmul(layer["a"], layer["w"].T, out=layer["z"])
+        for layer in reversed(self.layers):
+            matmul(layer["dz"].T, layer["a"], out=layer["dw"])
+            matmul(layer["dz"], layer["w"], out=layer["da"])
+
+    def outputs(self) -> list[dict[str, np.ndarray]]:
+        """Each layer's products (``z``, ``dw``, ``da``) as NumPy arrays."""
+        return [{key: layer[key].numpy() for key in ("z", "dw", "da")} for layer in self.layers]
 
 
 class NumpyBound:

@@ -2,9 +2,12 @@
 
 One step = zero_grad, forward, softmax cross-entropy (mean), backward down to the input
 gradient (what ``model.backward`` returns), and an SGD update, on an MLP with ReLU hidden
-layers. It is timed for bpkit and four references from ``_reference.py``:
+layers. It is timed for bpkit and five references from ``_reference.py``:
 
 - the BLAS floor: only the step's matrix products (3 per layer) on preallocated arrays;
+- PyTorch's products (wide MLP only, where PyTorch is installed): the floor's products run
+  by PyTorch's own BLAS (MKL in its CPU wheels), to show whether PyTorch's whole step can
+  be beaten by any step that has to run NumPy's products;
 - the NumPy bound (wide MLP only): the whole step with every array preallocated (``out=``),
   the fewest NumPy calls and memory passes that compute it: about the best a NumPy step
   can do when the arrays are large;
@@ -36,7 +39,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from _reference import BlasFloor, NumpyBound, TorchStep, init_params, make_data, numpy_step
+from _reference import (
+    BlasFloor,
+    NumpyBound,
+    TorchFloor,
+    TorchStep,
+    init_params,
+    make_data,
+    numpy_step,
+)
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import bpkit as bp
@@ -45,7 +56,7 @@ from bpkit.losses import CrossEntropyLoss
 from bpkit.optim import SGD
 
 LR = 1e-2
-LIBRARIES = ("bpkit", "floor", "bound", "numpy", "torch")
+LIBRARIES = ("bpkit", "floor", "torch floor", "bound", "numpy", "torch")
 WIDE_VS_FLOOR = {1: 1.10, 2: 1.20}  # bpkit / BLAS floor, by BLAS threads
 WIDE_VS_TORCH = 1.0                 # bpkit / PyTorch
 SMALL_VS_NUMPY = 1.15               # bpkit / hand-written NumPy
@@ -117,12 +128,15 @@ def make_steps(config: Config, with_torch: bool) -> dict[str, Callable[[], Any]]
     """Each library's step for ``config``, all starting from the same weights and batch."""
     x, y = make_data(config.sizes, config.batch, config.dtype)
     params = init_params(config.sizes, config.dtype)
+    floor = BlasFloor(config.sizes, config.batch, config.dtype)
     steps: dict[str, Callable[[], Any]] = {
         "bpkit": bpkit_step(bpkit_model(params, config.dtype), x, y, LR),
-        "floor": BlasFloor(config.sizes, config.batch, config.dtype).step,
+        "floor": floor.step,
     }
     if config.wide:  # at the teaching sizes per-call overhead rules and out= saves nothing
         steps["bound"] = NumpyBound(params, x, y, LR).step
+        if with_torch:
+            steps["torch floor"] = TorchFloor(floor).step
     reference = [(w.copy(), b.copy()) for w, b in params]
     steps["numpy"] = lambda: numpy_step(reference, x, y, LR)
     if with_torch:
@@ -234,21 +248,24 @@ def fmt_ratio(ratio: float | None, target: float | None, strict: bool = False) -
 
 def table(results: list[tuple[Config, int, dict[str, float]]]) -> tuple[str, int, int]:
     """The Markdown table, and the numbers of targets passed and missed."""
-    head = ("| configuration | BLAS threads | bpkit | BLAS floor | NumPy bound | NumPy | PyTorch "
-            "| bpkit / floor | bound / floor | bpkit / NumPy | bpkit / PyTorch |")
-    lines = [head, "|" + "---|" * 11]
+    head = ("| configuration | BLAS threads | bpkit | BLAS floor | PyTorch products | NumPy bound "
+            "| NumPy | PyTorch | bpkit / floor | PyTorch products / floor | bound / floor "
+            "| bpkit / NumPy | bpkit / PyTorch |")
+    lines = [head, "|" + "---|" * 13]
     passed = missed = 0
     for config, threads, med in results:
         bpkit = med["bpkit"]
         ratio = {name: (bpkit / med[name] if name in med else None) for name in LIBRARIES}
-        # How close the best possible NumPy step gets to the floor (information, no target).
-        bound = fmt_ratio(med["bound"] / med["floor"] if "bound" in med else None, None)
+        # Information, no target: how PyTorch's products and the best possible NumPy step
+        # compare with NumPy's products alone.
+        info = [fmt_ratio(med[name] / med["floor"] if name in med else None, None)
+                for name in ("torch floor", "bound")]
         if config.wide:
-            cells = [fmt_ratio(ratio["floor"], WIDE_VS_FLOOR[threads]), bound,
+            cells = [fmt_ratio(ratio["floor"], WIDE_VS_FLOOR[threads]), *info,
                      fmt_ratio(ratio["numpy"], None),
                      fmt_ratio(ratio["torch"], WIDE_VS_TORCH, strict=True)]
         else:
-            cells = [fmt_ratio(ratio["floor"], None), bound,
+            cells = [fmt_ratio(ratio["floor"], None), *info,
                      fmt_ratio(ratio["numpy"], SMALL_VS_NUMPY),
                      fmt_ratio(ratio["torch"], SMALL_VS_TORCH)]
         passed += sum("PASS" in c for c in cells)

@@ -134,6 +134,27 @@ def test_blas_floor_runs_exactly_the_products_of_a_step(label):
         np.testing.assert_allclose(layer["da"], layer["dz"] @ layer["w"], **tol)
 
 
+@pytest.mark.parametrize("label", list(CONFIGS))
+def test_torch_floor_runs_the_floors_products_in_pytorch(label):
+    pytest.importorskip("torch", reason="PyTorch not installed: cross-check skipped")
+    config = CONFIGS[label]
+    floor = reference.BlasFloor(config.sizes, config.batch, config.dtype)
+    torch_floor = reference.TorchFloor(floor)
+    floor.step()
+    torch_floor.step()
+    # another BLAS sums in another order: entries near zero differ by rounding of the sum
+    scale = 1e-5 if config.dtype == np.float32 else 1e-13
+    outputs = torch_floor.outputs()
+    assert len(outputs) == len(floor.layers)
+    for ours, theirs in zip(floor.layers, outputs, strict=True):
+        for key in ("z", "dw", "da"):
+            assert theirs[key].dtype == config.dtype and theirs[key].shape == ours[key].shape
+            np.testing.assert_allclose(theirs[key], ours[key], rtol=scale * 10,
+                                       atol=scale * np.abs(ours[key]).max())
+    # it works on copies: the floor's arrays are not PyTorch's
+    assert not np.shares_memory(outputs[0]["z"], floor.layers[0]["z"])
+
+
 # -- the NumPy bound -----------------------------------------------------------------------
 @pytest.mark.parametrize("label", list(CONFIGS))
 def test_numpy_bound_matches_bpkit_step(label):
@@ -166,13 +187,15 @@ def test_torch_reference_matches_bpkit_step(label):
 def test_table_marks_targets():
     wide, small = engine.CONFIGS[0], engine.CONFIGS[2]
     results = [
-        (wide, 1, {"bpkit": 1.10, "floor": 1.0, "numpy": 1.2, "torch": 1.5}),  # at the limit
+        (wide, 1, {"bpkit": 1.10, "floor": 1.0, "torch floor": 0.9, "numpy": 1.2,
+                   "torch": 1.5}),  # at the limit
         (wide, 2, {"bpkit": 1.30, "floor": 1.0, "numpy": 1.2, "torch": 1.3}),  # both missed
         (small, 1, {"bpkit": 1.0, "floor": 0.2, "bound": 0.7, "numpy": 0.9, "torch": 2.0}),
     ]
     text, passed, missed = engine.table(results)
     rows = text.splitlines()[2:]
     assert "1.10 PASS" in rows[0] and "0.73 PASS" in rows[0]
+    assert "| 900.00 ms |" in rows[0] and "| 0.90 |" in rows[0]  # PyTorch's products
     assert "1.30 MISS" in rows[1] and "1.00 MISS" in rows[1]  # torch must be strictly slower
     assert "1.11 PASS" in rows[2] and "0.50 PASS" in rows[2]
     assert "| 3.50 |" in rows[2]  # bound / floor, shown without a target
