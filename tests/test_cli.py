@@ -115,6 +115,17 @@ def test_release_bad_input_is_exit_2_naming_the_file(folders, capsys):
     assert "broken.ipynb, cell 1" in capsys.readouterr().err
 
 
+def test_release_into_the_solutions_folder_or_a_file_is_exit_2_and_loses_nothing(folders, capsys):
+    solutions, exercises = folders
+    before = (solutions / "99_fixture.ipynb").read_bytes()
+    assert main(["release", str(solutions), str(solutions) + "/"]) == 2
+    assert "is the solutions folder" in capsys.readouterr().err
+    assert (solutions / "99_fixture.ipynb").read_bytes() == before
+    exercises.write_text("a file")
+    assert main(["release", str(solutions), str(exercises)]) == 2
+    assert f"{exercises} is a file" in capsys.readouterr().err
+
+
 def test_committed_exercises_are_fresh_copies_of_the_solutions(capsys):
     """The repository's exercises/ must be what `bpkit release solutions exercises` writes."""
     solutions, exercises = REPO / "solutions", REPO / "exercises"
@@ -179,3 +190,32 @@ def test_grade_bad_options_are_exit_2(extra, words, capsys):
 def test_grade_an_empty_folder_is_exit_2(tmp_path, capsys):
     assert main(["grade", str(tmp_path)]) == 2
     assert "no notebooks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "outputs, words",
+    [
+        (["--json", "{nb}"], "--json {nb}: refusing to write the report over a notebook"),
+        (["--csv", "{nb}"], "--csv {nb}: refusing to write the report over a notebook"),
+        (["--csv", "{tmp}/absent/book.csv"], "folder {tmp}/absent not found"),
+        (["--json", "{tmp}"], "--json {tmp}: is a folder"),
+        (["--json", "{tmp}/r", "--csv", "{tmp}/r"], "--csv {tmp}/r: the same file as --json"),
+    ],
+)
+def test_grade_refuses_bad_report_paths_before_grading(
+    outputs, words, tmp_path, monkeypatch, capsys
+):
+    from bpkit.grading import grade
+
+    def no_grading(*args, **kwargs):
+        raise AssertionError("grading started")
+
+    monkeypatch.setattr(grade, "grade_paths", no_grading)
+    nb = tmp_path / "sub.ipynb"
+    shutil.copy(SOLUTION, nb)
+    before = nb.read_bytes()
+    fill = {"nb": str(nb), "tmp": str(tmp_path)}
+    args = ["grade", str(nb), "--checks", CHECKS, *(o.format(**fill) for o in outputs)]
+    assert main(args) == 2
+    assert words.format(**fill) in capsys.readouterr().err
+    assert nb.read_bytes() == before

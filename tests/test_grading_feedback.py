@@ -211,3 +211,12 @@ def test_gradcheck_feedback_carries_the_checkers_diagnosis_and_values():
     assert "sign flipped" in " ".join(fb.why)
     assert fb.expected.startswith("d/dweight at (") and "(numerical)" in fb.expected
     assert "relative error" in fb.got
+
+
+def test_card_text_indents_every_line_of_a_message():
+    message = "your code raised ValueError: boom\nin Cell In[3], line 2: raise ValueError('boom')"
+    card = Card("98_unit", [CheckResult("crash", "98_unit", "error", 0, 1, message=message)])
+    assert str(card).splitlines()[2:] == [
+        "      your code raised ValueError: boom",
+        "      in Cell In[3], line 2: raise ValueError('boom')",
+    ]

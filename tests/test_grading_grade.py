@@ -18,10 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from bpkit.grading import release_notebook
+from bpkit.grading import _kernel, release_notebook
 from bpkit.grading._files import notebook_text, read_notebook
 from bpkit.grading.cli import main
-from bpkit.grading.grade import defined_names, find_notebooks, grade_notebook, is_check_cell
+from bpkit.grading.grade import (
+    _Cell,
+    _Grader,
+    defined_names,
+    find_notebooks,
+    grade_notebook,
+    is_check_cell,
+    write_reports,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 SOLUTION = FIXTURES / "99_fixture.ipynb"
@@ -258,11 +266,43 @@ def test_uninterruptible_cells_restart_the_kernel_and_checks_have_their_own_limi
     assert grade.score == 0
     mean = results["mean_grad"].message
     assert mean.startswith("your code raised ValueError: matmul")
-    assert "in Cell In[" in mean and "return x @ np.ones((7, 3))" in mean
+    assert "in cell 4, line " in mean and "return x @ np.ones((7, 3))" in mean
     assert "longer than 2 s" in results["answer"].message
     assert results["scale"].message == "the kernel died while this check ran your code"
     assert [c.status for c in grade.cells if c.index == 3] == ["timeout"]
     assert path.read_bytes() == before
+
+
+def test_check_errors_name_the_notebook_cell_not_the_graders_execution_count():
+    grader = _Grader(SOLUTION, str(SOLUTION), "99_fixture", [], 1.0, [])
+    grader.counts = {7: _Cell(11, "def f(x):\n    raise ValueError('no')", {"f"})}
+    message = "your code raised ValueError: no\nin Cell In[7], line 2: raise ValueError('no')"
+    assert grader._cell_names(message) == (
+        "your code raised ValueError: no\nin cell 11, line 2: raise ValueError('no')"
+    )
+    assert grader._cell_names("in Cell In[3], line 1: x") == "in Cell In[3], line 1: x"
+
+
+def test_the_checks_cell_passes_any_time_limit_including_none(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_kernel, "run_checks_to_file", lambda *args: calls.append(args))
+    for seconds in (2.5, float("inf")):
+        exec(_kernel.checks_cell("99_fixture", "/tmp/out.jsonl", seconds, ["c.py"]), {})
+    assert calls == [
+        ("99_fixture", "/tmp/out.jsonl", 2.5, ["c.py"]),
+        ("99_fixture", "/tmp/out.jsonl", float("inf"), ["c.py"]),
+    ]
+
+
+def test_report_write_errors_name_the_report_not_a_temporary_file(tmp_path):
+    target = tmp_path / "absent" / "report.json"
+    with pytest.raises(FileNotFoundError) as info:
+        write_reports([], json_path=target)
+    assert info.value.filename == str(target)
+    with pytest.raises(IsADirectoryError) as info:
+        write_reports([], csv_path=tmp_path)
+    assert info.value.filename == str(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- reading cells (no kernel) -------------------------------------------------------------------

@@ -195,3 +195,32 @@ def test_unreadable_solution_is_an_error_naming_the_file(folders, tmp_path):
 def test_missing_solutions_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope"):
         release_folder(tmp_path / "nope", tmp_path / "out")
+
+
+def test_releasing_into_the_solutions_folder_is_refused_and_loses_nothing(folders):
+    solutions, _ = folders
+    before = {p.name: p.read_bytes() for p in solutions.iterdir()}
+    for target in (solutions, solutions / "." / ".." / solutions.name):
+        with pytest.raises(ReleaseError, match="is the solutions folder"):
+            release_folder(solutions, target)
+    assert {p.name: p.read_bytes() for p in solutions.iterdir()} == before
+
+
+def test_a_bad_solution_stops_the_release_before_any_copy_is_written(folders):
+    solutions, exercises = folders
+    (solutions / "zz_broken.ipynb").write_text("{not json")
+    with pytest.raises(NotebookReadError, match="zz_broken.ipynb"):
+        release_folder(solutions, exercises)
+    assert list(exercises.glob("*")) == []
+
+
+def test_an_exercises_path_that_is_a_file_or_a_copy_that_is_a_folder_is_an_error(folders):
+    solutions, exercises = folders
+    exercises.write_text("not a folder")
+    with pytest.raises(ReleaseError, match="is a file"):
+        release_folder(solutions, exercises)
+    exercises.unlink()
+    (exercises / "99_fixture.ipynb").mkdir(parents=True)
+    with pytest.raises(ReleaseError, match="99_fixture.ipynb: it is a folder"):
+        release_folder(solutions, exercises)
+    assert not (exercises / "98_unit.ipynb").exists()

@@ -287,3 +287,13 @@ def test_check_in_ipython_reads_the_user_namespace_and_points_at_the_cell(ipytho
     first, second = square.message.splitlines()
     assert first.startswith("your code raised ValueError: matmul")
     assert second.startswith("in Cell In[") and second.endswith(", line 3: return x @ w")
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e300])
+def test_a_limit_longer_than_the_os_timer_means_no_limit(seconds):
+    before = signal.getsignal(signal.SIGALRM)
+    with time_limit(seconds):
+        pass
+    assert signal.getsignal(signal.SIGALRM) is before
+    result = run_checks(UNIT, {"double": lambda x: 2 * x}, part="double", timeout=seconds)[0]
+    assert (result.status, result.message) == ("passed", "well done")

@@ -71,5 +71,6 @@ def prepare_cell(sources: Sequence[str]) -> str:
 def checks_cell(exercise: str, out_path: str, timeout: float, sources: Sequence[str]) -> str:
     """The source of the grader's cell run after the learner's cells."""
     return _call_cell(
-        f"run_checks_to_file({exercise!r}, {out_path!r}, {float(timeout)!r}, {list(sources)!r})"
+        f"run_checks_to_file({exercise!r}, {out_path!r}, float({str(float(timeout))!r}), "
+        f"{list(sources)!r})"
     )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["build_parser", "info_lines", "main"]
 
@@ -51,14 +53,25 @@ def _fail(command: str, message: str, code: int = 2) -> int:
     return code
 
 
+def _os_message(exc: OSError) -> str:
+    # "cannot write gradebook.csv: Permission denied", not "[Errno 13] ...: '.x.tmp'".
+    if exc.filename is None or exc.strerror is None:
+        return str(exc)
+    return f"{exc.filename}: {exc.strerror}"
+
+
 def _cmd_release(args: argparse.Namespace) -> int:
     from bpkit.grading._files import NotebookReadError
     from bpkit.grading.release import ReleaseError, release_folder
 
     try:
         report = release_folder(args.solutions, args.exercises, check=args.check)
-    except (FileNotFoundError, NotebookReadError, ReleaseError) as exc:
+    except (NotebookReadError, ReleaseError) as exc:
         return _fail("release", str(exc))
+    except FileNotFoundError as exc:
+        return _fail("release", str(exc) if exc.filename is None else _os_message(exc))
+    except OSError as exc:
+        return _fail("release", f"cannot write {_os_message(exc)}")
     if args.check:
         problems = (
             [f"stale: {p} differs from what `bpkit release` writes" for p in report.stale]
@@ -93,8 +106,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         return _fail("grade", f"--jobs must be >= 1, got {args.jobs}")
     try:
-        if not grade.find_notebooks(args.paths):
+        notebooks = grade.find_notebooks(args.paths)
+        if not notebooks:
             return _fail("grade", "no notebooks found in " + " ".join(args.paths))
+        problem = _output_problem(args, {p.resolve() for p in notebooks})
+        if problem:
+            return _fail("grade", problem)
         grades = grade.grade_paths(
             args.paths,
             exercise=args.exercise,
@@ -115,8 +132,30 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     try:
         grade.write_reports(grades, args.json, args.csv)
     except OSError as exc:
-        return _fail("grade", f"cannot write the report: {exc}")
+        return _fail("grade", f"cannot write the report {_os_message(exc)}")
     return 0
+
+
+def _output_problem(args: argparse.Namespace, notebooks: set[Path]) -> str | None:
+    """Why ``--json``/``--csv`` cannot be written, found before any notebook is graded."""
+    seen: dict[Path, str] = {}
+    for option, value in (("--json", args.json), ("--csv", args.csv)):
+        if value is None:
+            continue
+        path = Path(value)
+        where = f"{option} {value}"
+        if path.suffix == ".ipynb" or path.resolve() in notebooks:
+            return f"{where}: refusing to write the report over a notebook (a submission?)"
+        if path.resolve() in seen:
+            return f"{where}: the same file as {seen[path.resolve()]}"
+        seen[path.resolve()] = option
+        if path.is_dir():
+            return f"{where}: is a folder, expected a file name"
+        if not path.parent.is_dir():
+            return f"{where}: folder {path.parent} not found"
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            return f"{where}: not writable"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -230,8 +230,8 @@ class Card:
             if r.passed:
                 continue
             indent = "      "
-            if r.message:
-                lines.append(indent + r.message)
+            if r.message:  # "your code raised ...\nin Cell In[3], line 2: ..." stays indented
+                lines.append(indent + r.message.replace("\n", "\n" + indent))
             if r.expected is not None:
                 lines.append(f"{indent}expected: {r.expected}")
             if r.got is not None:

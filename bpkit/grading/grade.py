@@ -408,6 +408,7 @@ class _Grader:
         self.path, self.display, self.exercise = path, display, exercise
         self.checks, self.timeout, self.sources = checks, timeout, sources
         self.kernel: _Kernel | None = None
+        self.counts: dict[int, _Cell] = {}  # execution count -> cell, in the last kernel
 
     async def run(self) -> NotebookGrade:
         with tempfile.TemporaryDirectory(prefix="bpkit-grade-") as tmp:
@@ -488,6 +489,7 @@ class _Grader:
                     await self._new_kernel(cwd)
                     counts = {}
                     pos = 0
+        self.counts = counts
         return outcomes
 
     @staticmethod
@@ -501,6 +503,15 @@ class _Grader:
             except json.JSONDecodeError:
                 break  # a line cut short by a dying kernel
         return events
+
+    def _cell_names(self, text: str) -> str:
+        """``Cell In[7], line 2`` (the grader's execution count) as ``cell 11, line 2``."""
+
+        def name(match: re.Match[str]) -> str:
+            cell = self.counts.get(int(match.group(1)))
+            return match.group(0) if cell is None else f"cell {cell.index}, line {match.group(2)}"
+
+        return _CELL_FRAME.sub(name, text)
 
     def _blame(
         self, names: list[str], cells: list[_Cell], outcomes: dict[int, CellOutcome]
@@ -557,6 +568,7 @@ class _Grader:
             event = recorded.get(check.id)
             if event is not None:
                 result = CheckResult.from_dict(event["result"])
+                result.message = self._cell_names(result.message)
                 result.max_points = check.points
                 result.points = check.points if result.status == "passed" else 0.0
                 if not result.attempted and event.get("missing"):

@@ -39,7 +39,7 @@ ANSWER_STUB = ("YOUR ANSWER HERE",)
 
 
 class ReleaseError(ValueError):
-    """A solution notebook whose markers do not pair up."""
+    """A solution notebook whose markers do not pair up, or folders it cannot go into."""
 
 
 def _strip_solutions(source: str, stub: tuple[str, ...], where: str) -> str:
@@ -130,15 +130,27 @@ def release_folder(
     solutions, exercises = Path(solutions), Path(exercises)
     if not solutions.is_dir():
         raise FileNotFoundError(f"solutions folder not found: {solutions}")
+    if exercises.resolve() == solutions.resolve():
+        raise ReleaseError(
+            f"the exercises folder {exercises} is the solutions folder: the student copies "
+            "would overwrite the solutions"
+        )
+    if exercises.exists() and not exercises.is_dir():
+        raise ReleaseError(f"the exercises folder {exercises} is a file, not a folder")
     if not check:
         exercises.mkdir(parents=True, exist_ok=True)
     elif not exercises.is_dir():
         raise FileNotFoundError(f"exercises folder not found: {exercises}")
     report = ReleaseReport()
     sources = _notebooks(solutions)
-    for source in sources:
+    # Every solution is read and stripped before anything is written: a bad one stops the
+    # release with no copy half-refreshed.
+    texts = [notebook_text(release_notebook(read_notebook(s), str(s))) for s in sources]
+    for target in (exercises / s.name for s in sources):
+        if target.is_dir():
+            raise ReleaseError(f"cannot write the student copy {target}: it is a folder")
+    for source, text in zip(sources, texts, strict=True):
         target = exercises / source.name
-        text = notebook_text(release_notebook(read_notebook(source), str(source)))
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if current == text:
             report.unchanged.append(target)

@@ -40,7 +40,8 @@ class CheckTimeout(BaseException):
 
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise `CheckTimeout` in the body after ``seconds`` (no limit where SIGALRM is absent).
+    """Raise `CheckTimeout` in the body after ``seconds`` (no limit where SIGALRM is absent,
+    nor for a limit longer than the OS timer counts, such as ``inf``).
 
     The previous SIGALRM handler is put back afterwards; an outer alarm is not resumed.
     """
@@ -49,15 +50,20 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         and hasattr(signal, "setitimer")
         and threading.current_thread() is threading.main_thread()
     )
+    if usable:
+
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise CheckTimeout(seconds)
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, float(seconds))
+        except OverflowError:  # e.g. inf: more than the timer counts, so no limit
+            signal.signal(signal.SIGALRM, previous)
+            usable = False
     if not usable:
         yield
         return
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise CheckTimeout(seconds)
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
     try:
         yield
     finally:
