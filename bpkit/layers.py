@@ -65,11 +65,30 @@ def _constant(shape: tuple[int, ...], value: float, dtype: np.dtype) -> np.ndarr
     return array
 
 
-def _dtype_error(x: np.ndarray, reference: np.ndarray, where: str) -> TypeError:
+def _float_dtype(dtype: Any, where: str) -> np.dtype:
+    """``dtype`` as a NumPy dtype, or a TypeError naming the layer unless it is floating."""
+    result = np.dtype(dtype)
+    if result.kind != "f":
+        raise TypeError(
+            f"{where}: dtype must be a floating dtype such as np.float32 or np.float64, "
+            f"got {result}"
+        )
+    return result
+
+
+def _dtype_error(
+    x: np.ndarray, reference: np.ndarray, where: str, what: str = "parameters"
+) -> TypeError:
     """Mixing dtypes is refused: float32 data in a float64 layer would silently upcast."""
+    dtype = x.dtype.newbyteorder("=")  # float64 for big-endian '>f8' data too
+    if dtype == reference.dtype:  # only the byte order differs
+        return TypeError(
+            f"{where} has {reference.dtype} {what} but got {dtype} input in non-native byte "
+            f"order ({x.dtype.str!r}); convert the input with x.astype(np.{reference.dtype})"
+        )
     return TypeError(
-        f"{where} has {reference.dtype} parameters but got {x.dtype} input; convert the "
-        f"input (x.astype(np.{reference.dtype})) or the model (model.astype(np.{x.dtype}))"
+        f"{where} has {reference.dtype} {what} but got {dtype} input; convert the "
+        f"input (x.astype(np.{reference.dtype})) or the model (model.astype(np.{dtype}))"
     )
 
 
@@ -117,6 +136,7 @@ class Linear(Module):
         self.in_features = _checks.positive_int(in_features, "in_features", where)
         self.out_features = _checks.positive_int(out_features, "out_features", where)
         rng = _checks.as_rng(rng, where)
+        dtype = _float_dtype(dtype, where)
         bound = 1.0 / math.sqrt(self.in_features)
         w = rng.uniform(-bound, bound, size=(self.out_features, self.in_features))
         self.weight = Parameter(w.astype(dtype), "weight")
@@ -475,7 +495,7 @@ class BatchNorm1d(Module):
         dweight += sum_n dy * x_hat,   dbias += sum_n dy.
 
     With ``track_running_stats=False`` there are no running statistics and batch statistics
-    are used in eval mode too (like PyTorch).
+    are used in eval mode too, so every batch needs more than one sample (like PyTorch).
     """
 
     buffers = ("running_mean", "running_var")
@@ -496,6 +516,7 @@ class BatchNorm1d(Module):
         self.momentum = _checks.non_negative(momentum, "momentum", where)
         if self.momentum > 1:
             raise ValueError(f"{where}: momentum must be in [0, 1], got {momentum!r}")
+        dtype = _float_dtype(dtype, where)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
@@ -523,11 +544,19 @@ class BatchNorm1d(Module):
             raise _checks.shape_error(_name(self), f"(N, {self.num_features})", x.shape)
         state = self.weight.data if self.affine else self.running_mean
         if state is not None and x.dtype != state.dtype:
-            raise _dtype_error(x, state, _name(self))
+            what = "parameters" if self.affine else "running statistics"
+            raise _dtype_error(x, state, _name(self), what)
         use_batch = self.training or self.running_mean is None
         if use_batch:
             n = x.shape[0]
-            if n < 2 and self.training:
+            if n < 2 and self.running_mean is None:
+                # like PyTorch: one sample would normalise to 0, so the output would be the bias
+                raise ValueError(
+                    f"{_name(self)} needs more than one sample per feature, got input of shape "
+                    f"{x.shape}; with track_running_stats=False it normalises with batch "
+                    "statistics in eval mode too"
+                )
+            if n < 2:
                 raise ValueError(
                     f"{_name(self)} needs more than one sample per feature in training mode, "
                     f"got input of shape {x.shape}; call .eval() to use the running statistics"
@@ -613,6 +642,7 @@ class LayerNorm(Module):
                 )
             shape = shape[0]
         d = _checks.positive_int(shape, "normalized_shape", where)
+        dtype = _float_dtype(dtype, where)
         self.normalized_shape = (d,)
         self.eps = _checks.positive(eps, "eps", where)
         self.elementwise_affine = bool(elementwise_affine)

@@ -142,6 +142,8 @@ class Loss:
                 f"{name} expected class indices of shape ({n},) for predictions of shape "
                 f"{pred.shape}, got {labels.shape}"
             )
+        if not labels.dtype.isnative:  # e.g. '>i8' read from a file: the view below needs native
+            labels = labels.astype(labels.dtype.newbyteorder("="))
         # One reduction checks both ends: seen as unsigned, negative labels become huge.
         unsigned = labels if labels.dtype.kind == "u" else labels.view(_UNSIGNED[labels.itemsize])
         if unsigned.max() >= c:

@@ -343,6 +343,18 @@ def test_batchnorm_refuses_single_sample_batches_in_training():
     assert bn.eval()(np.ones((1, 3))).shape == (1, 3)
 
 
+def test_batchnorm_without_running_stats_refuses_single_samples_in_eval_mode_too():
+    # like PyTorch: with batch statistics one sample normalises to 0, so the output would
+    # be the bias whatever the input (a model evaluated one sample at a time, silently useless)
+    for train in (True, False):
+        bn = BatchNorm1d(3, track_running_stats=False).train(train)
+        with pytest.raises(ValueError, match=r"BatchNorm1d\(3, .*track_running_stats=False\) "
+                                             r"needs more than one sample per feature, got "
+                                             r"input of shape \(1, 3\)"):
+            bn(np.array([[1.0, 2.0, 3.0]]))
+    assert BatchNorm1d(3, track_running_stats=False).eval()(np.ones((2, 3))).shape == (2, 3)
+
+
 def test_layernorm_normalises_each_row_over_the_last_dimension():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 3, 6)) * 3 + 1
@@ -431,6 +443,36 @@ def test_layers_with_parameters_refuse_a_different_input_dtype():
         BatchNorm1d(3)(x32)
     with pytest.raises(TypeError, match="LayerNorm.*float32.*float64"):
         LayerNorm(3, dtype=np.float32)(np.ones((2, 3)))
+
+
+def test_dtype_errors_name_what_the_layer_holds_and_a_conversion_that_works():
+    # BatchNorm1d(affine=False) has running statistics, no parameters; big-endian float64
+    # input only needs its byte order converted (the message used to suggest np.>f8)
+    with pytest.raises(TypeError, match=r"BatchNorm1d\(3, .*affine=False\) has float64 running "
+                                        r"statistics but got float32 input"):
+        BatchNorm1d(3, affine=False)(np.ones((2, 3), dtype=np.float32))
+    for layer in (Linear(3, 2, rng=0), BatchNorm1d(3), LayerNorm(3)):
+        x = np.ones((2, 3), dtype=">f8")
+        with pytest.raises(TypeError) as info:
+            layer(x)
+        assert "non-native byte order ('>f8'); convert the input with x.astype(np.float64)" in (
+            str(info.value)
+        )
+        assert layer(x.astype(np.float64)).dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [lambda d: Linear(3, 2, rng=0, dtype=d),
+                                  lambda d: BatchNorm1d(3, affine=False, dtype=d),
+                                  lambda d: LayerNorm(3, elementwise_affine=False, dtype=d)],
+                         ids=["Linear", "BatchNorm1d", "LayerNorm"])
+def test_a_non_floating_dtype_argument_is_refused_naming_the_layer(make):
+    # BatchNorm1d(affine=False, dtype=int) used to build integer running statistics, then
+    # refuse every float input asking for x.astype(np.int64)
+    with pytest.raises(TypeError, match=r"(Linear\(in_features=3, out_features=2\)|"
+                                        r"BatchNorm1d\(3\)|LayerNorm\(3\)): dtype must be a "
+                                        r"floating dtype .*got int64"):
+        make(np.int64)
+    assert make("float32")(np.ones((2, 3), dtype=np.float32)).dtype == np.float32
 
 
 def test_dtype_argument_creates_parameters_in_that_dtype():

@@ -298,3 +298,23 @@ def test_row_max_equals_numpy_max_including_nan_and_inf(classes):
     assert got.shape == (50, 1)
     np.testing.assert_array_equal(got, x.max(axis=1, keepdims=True))
     assert not np.shares_memory(got, x)
+
+
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, HingeLoss])
+@pytest.mark.parametrize("dtype", [">i8", ">i4", ">i2"])
+def test_class_labels_in_non_native_byte_order_work_like_native_ones(cls, dtype):
+    # Labels read from big-endian files (np.frombuffer(..., ">i4")) are valid integer labels;
+    # the range check must not misread their bytes (it used to crash with an IndexError).
+    scores = np.random.default_rng(0).normal(size=(4, 3))
+    labels = np.array([0, 2, 1, 1])
+    loss, ref = cls(), cls()
+    assert loss(scores, labels.astype(dtype)) == ref(scores, labels)
+    np.testing.assert_array_equal(loss.backward(), ref.backward())
+    with pytest.raises(ValueError, match=r"class index 5 at position 1 is out of range"):
+        cls()(scores, np.array([0, 5, 1, 1], dtype=dtype))
+    with pytest.raises(ValueError, match=r"class index -1 at position 2 is out of range"):
+        cls()(scores, np.array([0, 1, -1, 1], dtype=dtype))
+    # a negative label whose swapped bytes would look like a valid class is refused too
+    many = np.zeros((2, 300))
+    with pytest.raises(ValueError, match=r"class index -256 at position 0 is out of range"):
+        cls()(many, np.array([-256, 0], dtype=">i2"))
