@@ -114,7 +114,7 @@ def xavier_uniform(tensor: T, gain: float = 1.0, *, rng: np.random.Generator | i
         tensor (out, in, *k); filled in place and returned.
     """
     array = _array(tensor, "xavier_uniform")
-    gain = _checks._number(gain, "gain", "xavier_uniform")
+    gain = _checks.non_negative(gain, "gain", "xavier_uniform")
     fan_in, fan_out = calculate_fan_in_and_fan_out(array)
     if array.size:
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
@@ -131,7 +131,7 @@ def xavier_normal(tensor: T, gain: float = 1.0, *, rng: np.random.Generator | in
         tensor (out, in, *k); filled in place and returned.
     """
     array = _array(tensor, "xavier_normal")
-    gain = _checks._number(gain, "gain", "xavier_normal")
+    gain = _checks.non_negative(gain, "gain", "xavier_normal")
     fan_in, fan_out = calculate_fan_in_and_fan_out(array)
     if array.size:
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))

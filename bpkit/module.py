@@ -9,7 +9,7 @@ until `zero_grad`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,8 @@ class Parameter:
     def __init__(self, data: Any, name: str = "") -> None:
         array = np.array(data, copy=True)
         if not np.issubdtype(array.dtype, np.floating):
-            raise TypeError(
-                f"Parameter {name!r} needs a floating-point array, got dtype {array.dtype}"
-            )
+            label = f"Parameter {name!r}" if name else "Parameter"
+            raise TypeError(f"{label} needs a floating-point array, got dtype {array.dtype}")
         self.data: np.ndarray = array
         self._grad: np.ndarray = np.zeros_like(array)
         self._grad_is_zero = False  # True: zero_grad() ran and _grad is not filled yet
@@ -160,8 +159,18 @@ class Module:
         return out
 
     def parameters(self) -> list[Parameter]:
-        """Every parameter of this module and its sub-modules, in a fixed order."""
-        return [p for _, p in self.named_parameters()]
+        """Every parameter of this module and its sub-modules, in a fixed order.
+
+        A parameter shared by several layers (tied weights) is listed once, as in PyTorch,
+        so that an optimiser updates it once.
+        """
+        seen: set[int] = set()
+        out = []
+        for _, p in self.named_parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+        return out
 
     def named_buffers(self, prefix: str = "") -> list[tuple[str, np.ndarray]]:
         """Every buffer (non-trained state such as running means) with a dotted name."""
@@ -186,6 +195,9 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Switch this module and its sub-modules to training mode (or eval if ``mode`` is
         False); returns ``self``."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}.train expects mode True or False, got "
+                             f"{mode!r}; use .eval() for evaluation mode")
         for m in self.modules():
             m.training = bool(mode)
         return self
@@ -228,6 +240,11 @@ class Module:
         Every key and shape is checked before anything is written, so on error the module is
         left exactly as it was.
         """
+        where = type(self).__name__
+        if not isinstance(state, Mapping):
+            hint = " (to read a file use bp.load(model, path))" if isinstance(state, str) else ""
+            raise TypeError(f"{where}.load_state_dict expected a dict of arrays such as "
+                            f"model.state_dict(), got {type(state).__name__}{hint}")
         params = dict(self.named_parameters())
         owners = {}
         for prefix, m in self.named_modules():
@@ -236,7 +253,6 @@ class Module:
         expected = list(params) + list(owners)
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in params and k not in owners]
-        where = type(self).__name__
         if missing or unexpected:
             parts = []
             if missing:
@@ -253,16 +269,17 @@ class Module:
                     f"cannot load {key!r} into {where}: the model has shape "
                     f"{tuple(np.shape(current))}, the saved array has shape {value.shape}"
                 )
-            if not np.issubdtype(value.dtype, np.number):
-                raise TypeError(f"cannot load {key!r}: saved dtype {value.dtype} is not numeric")
-            arrays[key] = value
+            if value.dtype.kind not in "iuf":  # complex would silently lose its imaginary part
+                raise TypeError(f"cannot load {key!r}: saved dtype {value.dtype} is not a real "
+                                "numeric dtype")
+            # Converted now, so that a cast that warns (e.g. overflow) fails before any write.
+            arrays[key] = value.astype(np.asarray(current).dtype, copy=True)
         for key, value in arrays.items():
             if key in params:
                 params[key].data[...] = value
             else:
                 module, name = owners[key]
-                current = np.asarray(getattr(module, name))
-                setattr(module, name, value.astype(current.dtype, copy=True))
+                setattr(module, name, value)
 
     # -- display ---------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -342,7 +359,11 @@ class Sequential(Module):
     def __getitem__(self, index: int | slice) -> Module:
         if isinstance(index, slice):
             return Sequential(*self.layers[index])
-        return self.layers[index]
+        try:
+            return self.layers[index]
+        except IndexError:
+            raise IndexError(f"Sequential index {index} is out of range: it has "
+                             f"{len(self.layers)} layers") from None
 
     def __len__(self) -> int:
         return len(self.layers)

@@ -551,12 +551,16 @@ class LRScheduler:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Resume from ``state_dict`` and set the optimiser's lr accordingly."""
         where = f"{type(self).__name__}.load_state_dict"
+        missing = [name for name in ("base_lr", "last_epoch") if name not in state_dict]
+        if missing:
+            raise KeyError(f"{where}: missing {missing}")
         base_lr = _checks.non_negative(_plain(state_dict["base_lr"]), "base_lr", where)
         last_epoch = _plain(state_dict["last_epoch"])
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < 0:
+        if (isinstance(last_epoch, bool) or not isinstance(last_epoch, (int, np.integer))
+                or last_epoch < 0):
             raise ValueError(f"{where}: last_epoch must be a non-negative integer, "
                              f"got {last_epoch!r}")
-        self.base_lr, self.last_epoch = base_lr, last_epoch
+        self.base_lr, self.last_epoch = base_lr, int(last_epoch)
         self.optimizer.lr = self.lr_at(last_epoch)
 
 

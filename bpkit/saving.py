@@ -56,6 +56,9 @@ def save(model: Module, path: str | os.PathLike[str]) -> Path:
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"save: {str(path)!r} is a directory; give a file path such "
+                                "as 'model.npz'")
     # Like mkstemp, but created with mode 0o666 so the umask applies as for any new file.
     tmp_name = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -120,7 +123,8 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     try:
         f = open(path, "rb")
     except FileNotFoundError:
-        raise FileNotFoundError(f"load: no such file: {str(path)!r}") from None
+        raise FileNotFoundError(f"load: no such file: {str(path)!r}{_suffix_hint(path)}"
+                                ) from None
     except IsADirectoryError:
         raise IsADirectoryError(f"load: {str(path)!r} is a directory, not a file") from None
     with f:
@@ -153,6 +157,16 @@ def _read(path: Path) -> dict[str, np.ndarray]:
                     raise ValueError(f"load: {str(path)!r} entry {key!r} is corrupted "
                                      f"({type(e).__name__}: {e})") from None
     return arrays
+
+
+def _suffix_hint(path: Path) -> str:
+    """Point at a file that differs from ``path`` only by the ``.npz`` suffix, if one exists."""
+    name = path.name[:-4] if path.name.endswith(".npz") else path.name + ".npz"
+    other = path.with_name(name) if name else None
+    if other is not None and other.is_file():
+        return (f" (but {str(other)!r} exists; bpkit.save uses the path exactly as given "
+                "and adds no suffix)")
+    return ""
 
 
 def _metadata(entry: np.ndarray | None, path: Path) -> dict[str, object]:

@@ -90,6 +90,15 @@ def test_xavier_normal_std(gain):
     normal_std(w, gain * math.sqrt(2 / (500 + 300)))
 
 
+@pytest.mark.parametrize("fill", [init.xavier_uniform, init.xavier_normal])
+def test_xavier_gain_must_not_be_negative(fill):
+    # Before: xavier_normal failed inside NumPy ("scale < 0"); xavier_uniform went on quietly.
+    w = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=rf"{fill.__name__}: gain must be >= 0, got -1.0"):
+        fill(w, gain=-1.0, rng=0)
+    assert not w.any()
+
+
 @pytest.mark.parametrize("mode, fan", [("fan_in", 500), ("fan_out", 300)])
 @pytest.mark.parametrize("nonlinearity, a, gain", [
     ("relu", 0.0, math.sqrt(2)), ("leaky_relu", 0.0, math.sqrt(2)),

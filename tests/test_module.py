@@ -46,6 +46,11 @@ def test_parameter_refuses_integer_data():
         Parameter(np.arange(3), "w")
 
 
+def test_unnamed_parameter_error_shows_no_empty_name():
+    with pytest.raises(TypeError, match=r"^Parameter needs a floating-point array"):
+        Parameter(np.arange(3))
+
+
 def test_parameter_zero_grad_and_astype_keep_the_arrays_consistent():
     p = Parameter(np.ones(3))
     grad = p.grad
@@ -70,6 +75,18 @@ def test_parameters_are_found_in_assignment_order_with_dotted_names():
     assert model.num_parameters() == 2 + 8 + 6 + 4
 
 
+def test_tied_parameter_is_listed_once_so_an_optimiser_accepts_it():
+    # Weight tying: two layers share one Parameter; PyTorch lists it once in parameters().
+    first, second = Linear(3, 3, rng=0), Linear(3, 3, rng=1)
+    second.weight = first.weight
+    model = Sequential(first, ReLU(), second)
+    assert [name for name, _ in model.named_parameters()] == [
+        "0.weight", "0.bias", "2.weight", "2.bias"]
+    assert model.parameters() == [first.weight, first.bias, second.bias]
+    assert model.num_parameters() == 9 + 3 + 3
+    bp.optim.SGD(model.parameters(), lr=0.1)  # refused duplicates before the fix
+
+
 def test_sequential_names_its_layers_by_position_like_pytorch():
     model = mlp()
     assert [name for name, _ in model.named_parameters()] == [
@@ -89,6 +106,13 @@ def test_sequential_indexing_len_iteration_slicing_and_append():
     assert model.append(ReLU()) is model and len(model) == 5
     with pytest.raises(TypeError, match="Sequential.append needs a Module, got ufunc"):
         model.append(np.tanh)
+
+
+@pytest.mark.parametrize("index", [5, -6])
+def test_sequential_index_out_of_range_names_the_container_and_its_length(index):
+    with pytest.raises(IndexError, match=rf"Sequential index {index} is out of range: it has "
+                                         r"5 layers"):
+        Sequential(*[ReLU() for _ in range(5)])[index]
 
 
 def test_sequential_refuses_non_modules():
@@ -147,6 +171,17 @@ def test_train_and_eval_switch_every_sub_module():
     assert all(m.training for m in model.modules())
     model.train(False)
     assert not model[2][0].training
+    model.train(np.bool_(True))
+    assert model[2][0].training
+
+
+@pytest.mark.parametrize("mode", ["eval", "False", 0, None])
+def test_train_refuses_a_mode_that_is_not_a_bool(mode):
+    # bool("eval") is True: a non-bool mode used to switch to training mode silently.
+    model = Sequential(Dropout(0.5, rng=0)).eval()
+    with pytest.raises(ValueError, match=r"Sequential.train expects mode True or False"):
+        model.train(mode)
+    assert not model[0].training
 
 
 def test_astype_converts_parameters_gradients_and_buffers():
@@ -206,7 +241,41 @@ def test_load_state_dict_reports_shape_and_dtype_errors_before_writing_anything(
                                          r"\(4, 3\)"):
         model.load_state_dict(state)
     state["3.weight"] = np.full((3, 4), "x")
-    with pytest.raises(TypeError, match="cannot load '3.weight'.*not numeric"):
+    with pytest.raises(TypeError, match="cannot load .3.weight.*not a real numeric dtype"):
+        model.load_state_dict(state)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_load_state_dict_refuses_a_path_or_other_non_dict():
+    model = mlp()
+    with pytest.raises(TypeError, match=r"expected a dict of arrays.*got str \(to read a file "
+                                        r"use bp.load\(model, path\)\)"):
+        model.load_state_dict("model.npz")
+    with pytest.raises(TypeError, match="expected a dict of arrays.*got NoneType"):
+        model.load_state_dict(None)
+
+
+def test_load_state_dict_refuses_complex_arrays_and_changes_nothing():
+    # Copying complex values into a float array would drop the imaginary part (with a warning).
+    model = mlp()
+    before = model.state_dict()
+    state = {key: value + 1 for key, value in before.items()}
+    state["3.weight"] = state["3.weight"] + 1j
+    with pytest.raises(TypeError, match="cannot load '3.weight'.*complex128 is not a real"):
+        model.load_state_dict(state)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_load_state_dict_failing_cast_changes_nothing():
+    # 1e300 overflows float32: with warnings as errors the cast fails, and must fail before
+    # any entry has been written.
+    model = mlp().astype(np.float32)
+    before = model.state_dict()
+    state = {key: value.astype(np.float64) + 1 for key, value in before.items()}
+    state["3.bias"] = np.full(3, 1e300)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
         model.load_state_dict(state)
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)

@@ -301,6 +301,16 @@ def test_scheduler_state_dict_resumes():
     assert opt2.lr == opt.lr
 
 
+def test_scheduler_state_dict_accepts_numpy_scalars_and_names_missing_keys():
+    opt = optim.SGD(make_params(), lr=1.0)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.5)
+    sched.load_state_dict({"base_lr": np.float64(1.0), "last_epoch": np.int64(4)})
+    assert sched.last_epoch == 4 and type(sched.last_epoch) is int and opt.lr == 0.25
+    with pytest.raises(KeyError, match=r"StepLR.load_state_dict: missing \['last_epoch'\]"):
+        sched.load_state_dict({"base_lr": 1.0})
+    assert sched.last_epoch == 4 and opt.lr == 0.25
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda o: optim.StepLR(o, step_size=0), "StepLR: step_size must be a positive integer"),
     (lambda o: optim.StepLR(o, step_size=2, gamma=-0.1), "StepLR: gamma must be > 0"),

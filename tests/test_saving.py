@@ -153,6 +153,17 @@ def test_save_into_missing_directory(tmp_path):
         save(make_model(0), tmp_path / "nowhere" / "m.npz")
 
 
+def test_save_to_a_directory_is_refused_clearly_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"save: '.*models' is a directory; give a "
+                                                r"file path"):
+        save(make_model(0), folder)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        save(make_model(0), str(folder))
+    assert os.listdir(folder) == [] and sorted(os.listdir(tmp_path)) == ["models"]
+
+
 def test_save_needs_a_module(tmp_path):
     with pytest.raises(TypeError, match="save expected a bpkit Module, got dict"):
         save({"w": np.zeros(3)}, tmp_path / "m.npz")
@@ -193,6 +204,17 @@ def test_missing_file_names_the_path(tmp_path):
     path = tmp_path / "missing.npz"
     with pytest.raises(FileNotFoundError, match=f"no such file: '{path}'"):
         load(make_model(0), path)
+
+
+@pytest.mark.parametrize("saved, asked", [("m", "m.npz"), ("m.npz", "m")])
+def test_missing_file_points_at_the_same_name_with_or_without_npz(tmp_path, saved, asked):
+    save(make_model(0), tmp_path / saved)
+    model = make_model(1)
+    before = snapshot(model)
+    with pytest.raises(FileNotFoundError, match=rf"no such file: '.*{asked}' \(but '.*{saved}' "
+                                                r"exists; bpkit.save uses the path exactly"):
+        load(model, str(tmp_path / asked))
+    assert unchanged(model, before)
 
 
 def test_object_arrays_are_refused_without_unpickling(tmp_path):
