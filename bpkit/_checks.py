@@ -14,7 +14,9 @@ def float_input(x: Any, where: str, what: str = "input") -> np.ndarray:
     passes integer pixels or labels by mistake should hear about it.
     """
     if not isinstance(x, np.ndarray):
-        if isinstance(x, (list, tuple, float)):
+        if isinstance(x, np.floating):  # a NumPy scalar such as np.float32(2): keep its dtype
+            x = np.asarray(x)
+        elif isinstance(x, (list, tuple, float)):
             x = np.asarray(x, dtype=np.float64)
         else:
             raise TypeError(

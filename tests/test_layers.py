@@ -651,3 +651,12 @@ def test_elementwise_layers_take_a_single_number_as_a_0d_array(make, value):
     assert np.shape(out) == () and np.shape(grad) == ()
     np.testing.assert_allclose(out, ref_out[0], rtol=1e-15)
     np.testing.assert_allclose(grad, ref_grad[0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_numpy_float_scalar_is_taken_as_a_0d_array_of_its_dtype(dtype):
+    # np.float32(2) (e.g. an element picked out of an array) is a number like np.array(2.0)
+    for make in (bp.ReLU, bp.Tanh, bp.Sigmoid):
+        out = make()(dtype(-0.5))
+        assert np.shape(out) == () and np.asarray(out).dtype == dtype
+        np.testing.assert_allclose(out, make()(np.array(-0.5, dtype)))
