@@ -419,7 +419,9 @@ def train_test_split(
     if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
         n_test = int(test_size)
     elif isinstance(test_size, (float, np.floating)) and 0 < test_size < 1:
-        n_test = math.ceil(float(test_size) * n)
+        exact = float(test_size) * n
+        # 0.07 * 100 is 7.000000000000001 in floating point: 7 rows, not ceil() = 8
+        n_test = round(exact) if math.isclose(exact, round(exact)) else math.ceil(exact)
     else:
         raise ValueError(
             f"{where}: test_size must be a fraction in (0, 1) or a number of rows, "
@@ -548,10 +550,10 @@ class Standardizer:
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         """Undo ``transform``: Z * std + mean."""
-        Z = self._check(Z, fitted=True)
+        Z = self._check(Z, fitted=True, method="inverse_transform")
         return Z * self.std.astype(Z.dtype) + self.mean.astype(Z.dtype)
 
-    def _check(self, X: Any, fitted: bool) -> np.ndarray:
+    def _check(self, X: Any, fitted: bool, method: str = "transform") -> np.ndarray:
         X = np.asarray(X)
         if X.dtype.kind in "iub":
             X = X.astype(np.float64)
@@ -561,7 +563,7 @@ class Standardizer:
             raise ValueError(f"Standardizer expected input of shape (N, D), got {X.shape}")
         if fitted:
             if self.mean is None:
-                raise RuntimeError("Standardizer.transform called before fit")
+                raise RuntimeError(f"Standardizer.{method} called before fit")
             if X.shape[1] != len(self.mean):
                 raise ValueError(
                     f"Standardizer was fitted on {len(self.mean)} features; expected input of "

@@ -133,6 +133,9 @@ class Monitor(Callback):
         so call this between steps, not between a forward and its backward.
         Returns this recording, ``{metric: {layer: value}}``.
         """
+        if np.ndim(X) == 0 or len(X) == 0:
+            raise ValueError(f"Monitor.record needs a batch of at least one sample, got X of "
+                             f"shape {np.shape(X)}")
         modules = self.model.modules()
         modes = [(m, m.training) for m in modules]
         buffers = [(m, name, np.array(getattr(m, name), copy=True))

@@ -503,6 +503,10 @@ def _replay(
 def _float_copy(x: Any, where: str, what: str) -> tuple[np.ndarray, bool]:
     """A float64 copy of ``x`` and whether ``x`` was float32 (or another non-float64)."""
     arr = _checks.float_input(x, where, what)
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:  # else every gradient would look wrong, and the report would blame backward
+        raise ValueError(f"{where}: {what} contains NaN or inf at {bad} of {arr.size} entries; "
+                         "a gradient check needs finite values")
     return np.array(arr, dtype=np.float64, copy=True), arr.dtype != np.float64
 
 
@@ -596,6 +600,8 @@ def check_module(
     work.zero_grad()
     x_run = x64.copy()
     out = _replay(lambda: work(x_run), states)()
+    if isinstance(out, np.floating):  # a 0-d input through a NumPy ufunc: a NumPy scalar
+        out = np.asarray(out)
     if not isinstance(out, np.ndarray) or out.dtype.kind != "f":
         raise TypeError(f"{where}: {type(module).__name__}.forward must return a float numpy "
                         f"array, got {type(out).__name__}")

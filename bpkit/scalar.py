@@ -212,11 +212,14 @@ class Value:
         return Value(s, "", (self,), (s * (1.0 - s),), "sigmoid")
 
     def relu(self) -> Value:
-        """Rectified linear unit: out = max(0, a);  d out/da = 1 if a > 0 else 0."""
+        """Rectified linear unit: out = max(0, a);  d out/da = 1 if a > 0 else 0.
+
+        NaN stays NaN (as in PyTorch and ``bpkit.ReLU``), so a diverged value is not hidden.
+        """
         a = self.data
         if a > 0:
             return Value(a, "", (self,), (1.0,), "relu")
-        return Value(0.0, "", (self,), (0.0,), "relu")
+        return Value(a if a != a else 0.0, "", (self,), (0.0,), "relu")
 
     # --- backward ---------------------------------------------------------------------------
 
@@ -268,7 +271,10 @@ def _checked_pow(a: float, b: float) -> float:
         raise ValueError(
             f"negative base with a non-integer exponent: {a!r} ** {b!r} is not a real number"
         )
-    return float(a**b)
+    try:
+        return float(a**b)
+    except OverflowError:
+        raise OverflowError(f"{a!r} ** {b!r} overflows a float64") from None
 
 
 def _dpow_da(a: float, b: float) -> float:
@@ -277,7 +283,11 @@ def _dpow_da(a: float, b: float) -> float:
         if b == 0 or b > 1:
             return 0.0
         return 1.0 if b == 1 else math.inf
-    return b * a ** (b - 1)
+    try:
+        return b * a ** (b - 1)
+    except OverflowError:  # a**b fits a float64 but its derivative does not: +-inf
+        negative = (b < 0) != (a < 0 and (b - 1) % 2 == 1)
+        return -math.inf if negative else math.inf
 
 
 def _check_root(root: Any, where: str) -> None:

@@ -427,6 +427,12 @@ def fit(
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(f"{where}: validation_data must be a pair (X_val, y_val)")
         validation_data = _paired(*validation_data, f"{where} (validation_data)")
+        if len(validation_data[0]) == 0:
+            raise ValueError(f"{where}: validation_data needs at least one sample, got X_val "
+                             f"of shape {validation_data[0].shape}")
+    if isinstance(callbacks, Callback):
+        raise TypeError(f"{where}: callbacks must be a list of Callbacks, got one "
+                        f"{type(callbacks).__name__}; pass callbacks=[...]")
     callbacks = list(callbacks)
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):

@@ -208,6 +208,14 @@ def test_train_test_split_partitions_rows_reproducibly():
     assert len(data.train_test_split(X, y, test_size=7, rng=0)[1]) == 7
 
 
+@pytest.mark.parametrize("test_size, n, n_test", [(0.07, 100, 7), (0.55, 100, 55),
+                                                  (0.7, 10, 7), (0.25, 10, 3)])
+def test_train_test_split_fraction_is_not_rounded_up_by_float_error(test_size, n, n_test):
+    # 0.07 * 100 == 7.000000000000001: a plain ceil would give 8 test rows
+    X, y = np.zeros((n, 1)), np.arange(n)
+    assert len(data.train_test_split(X, y, test_size=test_size, rng=0)[1]) == n_test
+
+
 def test_train_test_split_stratified_keeps_class_proportions():
     y = np.repeat([0, 1, 2], [60, 30, 10])
     X = np.zeros((100, 1))
@@ -290,6 +298,8 @@ def test_standardizer_keeps_float32_and_reports_misuse():
     assert data.Standardizer().fit_transform(X).dtype == np.float32
     with pytest.raises(RuntimeError, match="before fit"):
         data.Standardizer().transform(X)
+    with pytest.raises(RuntimeError, match=r"Standardizer\.inverse_transform called before fit"):
+        data.Standardizer().inverse_transform(X)
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         data.Standardizer().fit(X).transform(np.zeros((2, 4)))
 

@@ -235,3 +235,11 @@ def test_monitor_rejects_non_modules():
         Monitor(lambda x: x)
     with pytest.raises(ValueError, match="saturation"):
         Monitor(dead_half_model(), saturation=1.5)
+
+
+def test_record_of_an_empty_batch_says_so_and_records_nothing():
+    mon = Monitor(dead_half_model())
+    with pytest.raises(ValueError, match=r"Monitor.record needs a batch of at least one sample, "
+                                         r"got X of shape \(0, 3\)"):
+        mon.record(X_POS[:0])
+    assert all(values == {} for values in mon.history.values())

@@ -317,6 +317,15 @@ def test_check_module_passes_library_layers(layer, x):
     assert report.ok, str(report)
 
 
+@pytest.mark.parametrize("layer", [bp.ReLU(), bp.Tanh(), bp.GELU(), bp.Dropout(0.5, rng=3)],
+                         ids=lambda m: type(m).__name__)
+def test_check_module_accepts_a_0d_input(layer):
+    # NumPy ufuncs turn a 0-d array into a NumPy scalar; the check must take it as an array
+    report = check_module(layer, np.array(0.5))
+    assert report.ok, str(report)
+    assert report["input"].shape == () and report["input"].checked == 1
+
+
 def test_check_module_leaves_the_module_as_it_was(x):
     layer = Dense(4, 3)
     layer.weight.grad[...] = 7.0
@@ -379,6 +388,19 @@ def test_check_module_bad_arguments(x):
         check_module(bp.Linear(4, 3, rng=0), x, sample=0)
     with pytest.raises(ValueError, match="tol"):
         check_module(bp.Linear(4, 3, rng=0), x, tol=-1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_is_named_not_blamed_on_backward(x, bad):
+    x = x.copy()
+    x[1, 2] = bad
+    match = r"contains NaN or inf at 1 of 24 entries"
+    with pytest.raises(ValueError, match=r"check_module: x " + match):
+        check_module(bp.Linear(4, 3, rng=0), x)
+    with pytest.raises(ValueError, match=r"check_loss: pred " + match):
+        check_loss(bp.MSELoss(), x, np.zeros_like(x))
+    with pytest.raises(ValueError, match=r"check_model: X " + match):
+        check_model(bp.Linear(4, 3, rng=0), bp.CrossEntropyLoss(), x, np.zeros(6, dtype=int))
 
 
 # -- diagnoses ------------------------------------------------------------------------------

@@ -203,6 +203,13 @@ def test_sigmoid_is_stable_at_large_magnitudes():
     assert x.grad == 0.0
 
 
+def test_relu_keeps_nan_like_pytorch():
+    x = Value(math.nan)
+    y = x.relu()
+    y.backward()
+    assert math.isnan(y.data) and x.grad == 0.0
+
+
 def test_pow_at_zero_base_follows_pytorch_conventions():
     x = Value(0.0)
     (x**2).backward()
@@ -310,6 +317,28 @@ def test_non_numeric_operands_are_type_errors_naming_the_type(op, bad):
 def test_exp_overflow_says_what_overflowed():
     with pytest.raises(OverflowError, match="exp"):
         Value(1000.0).exp()
+
+
+@pytest.mark.parametrize(
+    "build", [lambda: Value(1e200) ** 2, lambda: Value(2.0) ** Value(5000.0),
+              lambda: 10.0 ** Value(400.0)],
+    ids=["number exponent", "Value exponent", "reflected"],
+)
+def test_pow_overflow_says_what_overflowed(build):
+    with pytest.raises(OverflowError, match=r"\*\* .* overflows a float64"):
+        build()
+
+
+@pytest.mark.parametrize(  # the grads are PyTorch's (torch.float64)
+    "a, b, grad", [(1e-200, -1.5, -math.inf), (-1e-100, -3.0, -math.inf),
+                   (-1e-77, -4.0, math.inf)],
+)
+def test_pow_whose_derivative_overflows_gives_an_infinite_grad_like_pytorch(a, b, grad):
+    x = Value(a)
+    y = x**b
+    y.backward()
+    assert math.isfinite(y.data)
+    assert x.grad == grad
 
 
 def test_graph_functions_reject_non_values():

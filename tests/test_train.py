@@ -392,6 +392,26 @@ def test_fit_rejects_bad_arguments(blobs):
         bp.fit(lambda x: x, loss, opt, X, y, epochs=1, batch_size=8, progress=False)
 
 
+def test_fit_rejects_empty_validation_data_before_training(blobs):
+    X, y = blobs
+    model = mlp([2, 4, 3])
+    before = model.state_dict()
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"fit: validation_data needs at least one sample"):
+        bp.fit(model, CrossEntropyLoss(), opt, X, y, epochs=1, batch_size=8,
+               validation_data=(X[:0], y[:0]), progress=False)
+    assert_same_state(model.state_dict(), before)  # not a single step was taken
+
+
+def test_fit_says_callbacks_is_a_list_when_given_one_callback(blobs):
+    X, y = blobs
+    model = mlp([2, 4, 3])
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"list of Callbacks, got one EarlyStopping.*\[\.\.\.\]"):
+        bp.fit(model, CrossEntropyLoss(), opt, X, y, epochs=1, batch_size=8,
+               callbacks=bp.EarlyStopping("loss"), progress=False)
+
+
 def test_history_as_dict_repr_and_plot(blobs):
     X, y = blobs
     model = mlp([2, 4, 3])
