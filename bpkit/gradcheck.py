@@ -86,7 +86,9 @@ def rel_error(a: Any, b: Any, eps: float = 1e-8) -> float:
     Formula:
         max over entries of |a - b| / max(|a| + |b|, eps). Entries smaller than ``eps`` are
         compared by absolute difference (so two tiny values do not count as far apart).
-        Roughly: < 1e-7 agree, 1e-7 to 1e-4 suspicious, > 1e-2 wrong. Empty arrays give 0.0.
+        Roughly: < 1e-7 agree, 1e-7 to 1e-4 suspicious, > 1e-2 wrong. Empty arrays give 0.0;
+        a NaN or an infinity in either array gives nan (no relative error can be measured),
+        without a warning.
     """
     a_arr = np.asarray(a, dtype=np.float64)
     b_arr = np.asarray(b, dtype=np.float64)
@@ -96,6 +98,8 @@ def rel_error(a: Any, b: Any, eps: float = 1e-8) -> float:
         )
     if a_arr.size == 0:
         return 0.0
+    if not (np.isfinite(a_arr).all() and np.isfinite(b_arr).all()):
+        return float("nan")
     denom = np.maximum(np.abs(a_arr) + np.abs(b_arr), eps)
     return float(np.max(np.abs(a_arr - b_arr) / denom))
 

@@ -6,6 +6,8 @@ Every diagnosis is tested with a deliberately broken layer or loss defined here.
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 
 import numpy as np
 import pytest
@@ -214,6 +216,14 @@ def test_rel_error_is_cs231n_definition():
     assert rel_error(3.0, 3.0) == 0.0
     assert isinstance(rel_error(a, b), float)
     assert rel_error(np.empty((0, 3)), np.empty((0, 3))) == 0.0
+
+
+@pytest.mark.parametrize("a, b", [(np.inf, np.inf), ([1.0, np.inf], [1.0, 2.0]),
+                                  ([np.nan, 1.0], [0.0, 1.0]), (-np.inf, np.inf)])
+def test_rel_error_of_non_finite_values_is_nan_without_a_warning(a, b):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(rel_error(a, b))
 
 
 def test_rel_error_shape_mismatch_names_both_shapes():
