@@ -189,6 +189,9 @@ class Value:
     def log(self) -> Value:
         """Natural logarithm: out = log a;  d out/da = 1/a. Needs a > 0."""
         a = self.data
+        if a != a:
+            raise ValueError("log(nan): the value is already NaN (an earlier step diverged or "
+                             "computed 0/0)")
         if not a > 0:
             raise ValueError(f"log of a non-positive number: log({a!r}) is undefined (needs > 0)")
         return Value(math.log(a), "", (self,), (1.0 / a,), "log")

@@ -270,6 +270,11 @@ def test_log_of_non_positive_names_the_value(x):
         Value(x).log()
 
 
+def test_log_of_nan_says_the_value_is_already_nan():
+    with pytest.raises(ValueError, match=r"log\(nan\): the value is already NaN"):
+        Value(math.nan).log()
+
+
 def test_zero_to_a_negative_power_names_the_exponent():
     with pytest.raises(ZeroDivisionError, match=r"-2"):
         Value(0.0) ** -2
