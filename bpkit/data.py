@@ -409,7 +409,8 @@ def train_test_split(
     Shape:
         X (N, ...), y (N, ...) -> X_train (N - n_test, ...), X_test (n_test, ...), likewise y.
 
-    ``test_size`` is a fraction in (0, 1) (n_test = ceil(test_size * N)) or a row count.
+    ``test_size`` is a fraction in (0, 1) (n_test = ceil(test_size * N), where a product such
+    as 0.07 * 100 = 7.000000000000001 counts as the whole number it stands for) or a row count.
     With ``stratify=True`` each class of ``y`` (integer labels, shape (N,)) gets its share of
     the test rows (largest-remainder rounding), so class proportions match in both parts.
     """
