@@ -185,3 +185,18 @@ def test_changing_a_setting_retrains():
     assert _result(ns, "loss_falls").passed
     ns["EPOCHS"] = 2
     assert not _result(ns, "loss_falls").passed  # the cache saw the new setting
+
+
+def test_changing_a_setting_held_in_a_dict_or_tuple_retrains():
+    ns = _ns("for epoch in range(120)", "for epoch in range(CONFIG['epochs'][0])")
+    ns["CONFIG"] = {"epochs": (120,)}
+    assert _result(ns, "loss_falls").passed
+    ns["CONFIG"] = {"epochs": (2,)}
+    assert not _result(ns, "loss_falls").passed  # not the cached result of 120 epochs
+
+
+def test_an_epoch_returning_a_list_is_not_told_it_returned_none():
+    result = _result(_ns("    return total / len(X)\n", "    return [total / len(X)]\n"),
+                     "train_epoch")
+    assert result.status == "failed" and "did not return a number" in result.message
+    assert WRONG["epoch_none"] not in result.why and "not a list" in result.why[0]

@@ -132,6 +132,17 @@ def test_returning_nothing_is_explained():
     assert result.status == "failed" and "nothing was returned" in result.why[0]
 
 
+def test_returning_a_list_is_named_not_blamed_on_the_buffer():
+    ns = _ns()
+    exec("def sgd_momentum(param, grad, state, lr, momentum=0.9):\n"
+         "    b = momentum * state.get('momentum_buffer', np.zeros_like(param)) + grad\n"
+         "    state['momentum_buffer'] = b\n"
+         "    return (param - lr * b).tolist()\n", ns)
+    result = _result(ns, "sgd_momentum")
+    assert result.status == "failed" and "returned list, not an array" in result.message
+    assert not any("momentum_buffer" in line for line in [result.message, *result.why])
+
+
 @pytest.mark.parametrize("function", list(FUNCTIONS.values()))
 def test_the_checks_do_not_modify_the_scenarios(function):
     before = copy.deepcopy(scenarios(function))

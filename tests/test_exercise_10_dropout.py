@@ -141,3 +141,11 @@ def test_a_broken_backward_fails_the_gradient_check():
 def test_a_missing_generator_is_explained():
     ns = _ns(("self.rng = np.random.default_rng(rng)", "self.seed = rng"))
     assert "has no Generator `rng`" in _result(ns, "eval").message
+
+
+def test_a_training_forward_returning_none_is_told_so_not_blamed_on_the_generator():
+    ns = _ns(("return x * self._mask", "self.out = x * self._mask"))
+    for part in ("seeded_mask", "gradcheck"):
+        result = _result(ns, part)
+        assert result.status == "failed" and says(result, "nothing was returned"), result
+        assert not says(result, "global state") and not says(result, "_FixedMask"), result

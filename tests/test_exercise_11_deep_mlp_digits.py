@@ -141,3 +141,13 @@ def test_the_learners_arrays_are_not_modified():
 def test_a_crashing_answer_is_an_error():
     result = _result(_ns(RETURN_Z, "    return (X - mean) / std[:3]\n"), "standardize")
     assert result.status == "error" and "your code raised" in result.message
+
+
+@pytest.mark.parametrize(("part", "old", "new"), [
+    ("standardize", RETURN_Z, "    return (X - mean) / std, mean, std\n"),
+    ("predict", "    return classes\n", "    return classes, model(X)\n"),
+])
+def test_returning_a_tuple_is_a_failure_not_a_crash_blamed_on_the_learner(part, old, new):
+    result = _result(_ns(old, new), part)
+    assert result.status == "failed", (result.status, result.message)
+    assert "returned a tuple, not an array" in result.message

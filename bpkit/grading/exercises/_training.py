@@ -534,12 +534,23 @@ _SIMPLE = (int, float, str, bool, type(None))
 _CACHE: dict[str, tuple[tuple[Any, ...], Any]] = {}
 
 
+def _is_setting(value: Any, depth: int = 0) -> bool:
+    """A plain number or short string, or a small list, tuple or dict of them (nested once)."""
+    if isinstance(value, _SIMPLE):
+        return not (isinstance(value, str) and len(value) > 200)
+    if depth >= 2 or not isinstance(value, (list, tuple, dict)) or len(value) > 50:
+        return False
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    return all(_is_setting(v, depth + 1) for v in items)
+
+
 def fingerprint(ns: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
     """What a trained result depends on: the learner's functions and simple settings.
 
-    The objects named ``names`` and every function, class and plain number or short
-    string the learner defined (re-running a cell makes a new function object, and
-    changing ``LR = 0.1`` changes the fingerprint).
+    The objects named ``names`` and every function, class and setting the learner defined:
+    a plain number or short string, or a small list, tuple or dict of them (re-running a
+    cell makes a new function object, and changing ``LR = 0.1`` or ``HIDDEN = (64, 32)``
+    changes the fingerprint).
     """
     items: list[Any] = [("required", name, ns.get(name)) for name in names]
     for name, value in sorted(ns.items(), key=lambda kv: kv[0]):
@@ -547,7 +558,7 @@ def fingerprint(ns: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
             continue
         if isinstance(value, (types.FunctionType, type)):
             items.append((name, value))
-        elif isinstance(value, _SIMPLE) and not (isinstance(value, str) and len(value) > 200):
+        elif _is_setting(value):
             items.append((name, repr(value)))
     return tuple(items)
 

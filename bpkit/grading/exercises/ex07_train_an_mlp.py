@@ -402,7 +402,9 @@ def _epoch_feedback(ns: dict[str, Any]) -> Feedback:
         except (TypeError, ValueError):
             return Feedback.fail("train_epoch did not return a number",
                                  expected="the epoch's mean loss, a float",
-                                 got=type(out).__name__, why=[WRONG["epoch_none"]])
+                                 got=type(out).__name__,
+                                 why=["return the epoch's mean loss as one float, "
+                                      "sum(loss_b * len(Xb)) / len(X), not a list or array"])
         if math.isclose(value, right, rel_tol=1e-9):
             continue
         message = f"epoch {epoch}: train_epoch returned {value:.6f}"

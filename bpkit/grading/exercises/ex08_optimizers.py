@@ -607,6 +607,14 @@ def _compare_run(run: _Run, want_params: list[np.ndarray], want_state: dict[str,
                      rtol=1e-7, atol=1e-10)
         if not fb.passed:
             return fb
+    if len(run.params) < len(want_params):  # the returned value could not be stepped again
+        last = run.params[-1]
+        return Feedback.fail(
+            f"{where}: step {len(run.params)} returned {type(last).__name__}, not an array",
+            expected=f"a NumPy array of shape {scenario.param.shape}",
+            got=type(last).__name__,
+            why=["return the new parameter as a NumPy array of param's shape, so that the "
+                 "next step can start from it"])
     for key in keys:
         if key not in run.state:
             return Feedback.fail(

@@ -282,6 +282,8 @@ def seeded_mask(ns: dict[str, Any]) -> Feedback:
                 call = "first" if k == 0 else "second"
                 fb = compare(got[k], want[k], name=f"the {call} training forward of "
                              f"Dropout({p}, rng=<{how}, {seed}>)", rtol=1e-12, atol=1e-14)
+                if not all(isinstance(g, np.ndarray) and g.shape == x.shape for g in got):
+                    return fb  # None or a wrong shape: compare's words say what came back
                 if _close(got[1], np.asarray(got[0], dtype=np.float64)):
                     fb.why = [_SAME_EVERY_CALL]
                     return fb
@@ -406,6 +408,11 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
         layer = _make(ns, p, seed=500 + i)
         layer.train()
         x = np.random.default_rng(i).standard_normal(shape)
+        y = _FixedMask(layer, 500 + i)(x.copy())
+        if not isinstance(y, np.ndarray) or y.shape != x.shape:  # else check_module's error
+            return compare(y, x * reference_keep(np.random.default_rng(500 + i), shape, p)
+                           / (1 - p), name=f"Dropout({p}) forward(x) in training mode "
+                           f"for x of shape {shape}")  # would name _FixedMask
         report = check_module(_FixedMask(layer, 500 + i), x, rng=i)
         fb = gradcheck_feedback(report, what=f"Dropout({p}) on x of shape {shape}")
         if not fb.passed:

@@ -96,6 +96,21 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 # -- part 1: standardize ---------------------------------------------------------------------------
 
 
+def _as_array(out: Any, dtype: Any) -> np.ndarray | None:
+    """``out`` as an array, or None when it is not one (a tuple of arrays, a string, ...)."""
+    try:
+        arr = np.asarray(out, dtype=dtype)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.dtype != object else None
+
+
+def _not_an_array(name: str, out: Any, expected: str) -> Feedback:
+    return Feedback.fail(f"{name} returned a {type(out).__name__}, not an array",
+                         expected=expected, got=type(out).__name__,
+                         why=["return one array (not a tuple of several values)"])
+
+
 def _standardize_data() -> tuple[np.ndarray, np.ndarray]:
     """300 training images with a pixel constant in them but not in the 60 other images."""
     X, _ = _digits()
@@ -123,7 +138,9 @@ def _standardize_feedback(fn: Any) -> Feedback:
     name = "standardize(X_train, X)"
     if out is None:
         return compare(out, right, name=name)
-    arr = np.asarray(out, dtype=np.float64)
+    arr = _as_array(out, np.float64)
+    if arr is None:
+        return _not_an_array(name, out, f"the standardised images, shape {X.shape}")
     if arr.shape != X.shape:
         return compare(arr, right, name=name)
     varying = ~constant
@@ -224,7 +241,10 @@ def _predict_feedback(fn: Any) -> Feedback:
                 for a, (_, b) in zip(buffers, net.named_buffers(), strict=True))
     if out is None:
         return compare(out, right, name="predict(model, X)")
-    arr = np.asarray(out)
+    arr = _as_array(out, None)
+    if arr is None:
+        return _not_an_array("predict(model, X)", out,
+                             f"the class index of every row, shape ({len(Z)},)")
     if arr.shape == (len(Z), 10):
         return _fail("returned_scores", f"predict returned an array of shape {arr.shape}",
                      expected=f"class indices of shape ({len(Z)},)", got=str(arr.shape))
