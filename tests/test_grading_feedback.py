@@ -220,3 +220,16 @@ def test_card_text_indents_every_line_of_a_message():
         "      your code raised ValueError: boom",
         "      in Cell In[3], line 2: raise ValueError('boom')",
     ]
+
+
+def test_a_rounded_answer_is_called_close_not_one_times_the_right_answer():
+    # return round(loss, 3): a ratio of 1.0001 is no "constant factor" worth naming
+    right = 0.693147
+    fb = compare(round(right, 3), right, name="the loss")
+    assert not fb.passed
+    text = _why(fb)
+    assert "constant factor" not in text and "1 times" not in text
+    assert "close, but not within the tolerance" in text
+    # a real factor is still named
+    fb = compare(np.array([2.0, 4.0]) * 3, np.array([2.0, 4.0]))
+    assert "off by a constant factor: you have 3 times" in _why(fb)

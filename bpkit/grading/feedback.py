@@ -445,13 +445,16 @@ def compare(
                     f"too small by a factor of {batch_size} (the batch size): "
                     "divided by N once too often"
                 )
-            else:
+            elif not np.isclose(k, 1.0, rtol=1e-3, atol=0):  # 1.0001x is no factor to name
                 reasons.append(f"off by a constant factor: you have {k:.4g} times the right answer")
     if not reasons:
         diff = np.abs(arr - expf)
         idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
         where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
         reasons.append(f"largest difference {float(diff.max()):.3g}{where}")
+        if np.allclose(arr, expf, rtol=1e-3, atol=atol):
+            reasons.append("close, but not within the tolerance: rounded, computed in lower "
+                           "precision, or a small term missing?")
     return Feedback.fail(f"{name} has wrong values", describe(exp), describe(arr), reasons + why)
 
 
