@@ -184,3 +184,11 @@ def test_checks_leave_the_learners_arrays_alone():
     for name, value in before.items():
         np.testing.assert_array_equal(ns[name], value)
     np.testing.assert_array_equal(layer._out, cached)
+
+
+def test_in_place_part_says_what_a_backward_returning_a_tuple_did():
+    source = cell(solution(EXERCISE), "answer-relu").replace(
+        RELU_BACKWARD, RELU_BACKWARD + ", None")
+    result = _result(_ns(replace=source), "in_place")
+    assert result.status == "failed" and result.points == 0
+    assert "ReLU.backward returned a tuple, not an array" in result.message

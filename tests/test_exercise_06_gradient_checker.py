@@ -175,3 +175,36 @@ def test_suspect_answers():
     assert result.status == "failed" and "is right" in result.message
     ns["suspect_tensor"] = "b"
     assert "one of the tensors' names" in _result(ns, "suspect").message
+
+
+def test_rel_error_adding_the_floor_instead_of_taking_the_maximum_is_named():
+    ns = _replace(_ns(), "answer-rel-error", REL,
+                  "return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b) + 1e-8)))")
+    result = _result(ns, "rel_error")
+    assert result.status == "failed"
+    assert result.why[0].startswith("added 1e-8 to the denominator")
+
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "old", "new", "helper", "parts"),
+    [
+        # estimates on a copy: every numerical gradient is 0, every relative error 1
+        ("answer-numerical-gradient", "grad = np.zeros_like(x)",
+         "grad = np.zeros_like(x)\n    x = x.copy()", "numerical_gradient",
+         ("gradient_errors", "planted_bugs")),
+        ("answer-numerical-gradient", "return grad", "pass", "numerical_gradient",
+         ("gradient_errors", "planted_bugs")),
+        ("answer-rel-error", REL, "return float(np.max(np.abs(a - b)) * 0)", "rel_error",
+         ("planted_bugs",)),
+    ],
+)
+def test_gradient_errors_wrong_through_a_broken_helper_blames_the_helper(
+        cell_id, old, new, helper, parts):
+    ns = _replace(_ns(), cell_id, old, new)
+    mine = ns[helper]
+    for part in parts:
+        result = _result(ns, part)
+        assert result.status == "failed"
+        assert result.why == [result.why[0]] and f"it calls your {helper}" in result.why[0]
+    assert ns[helper] is mine  # tried in a copy of the namespace, never swapped in it

@@ -463,3 +463,18 @@ def test_ex03_a_class_breaking_the_contract_is_told_what_the_contract_is():
     result = _card("03_linear_layer", ns, "forward")
     assert "Linear(3, 2).weight has shape (3, 2)" in result.message
     assert "(out, in)" in result.why[0]
+
+
+def test_ex03_backward_returning_a_tuple_is_a_failed_check_not_an_error():
+    result = _card("03_linear_layer", _ex03(DX, DX + ", None"), "backward_input")
+    assert result.status == "failed" and result.points == 0
+    assert "got a tuple" in result.why[0]
+
+
+def test_ex03_forward_that_keeps_no_input_is_told_so_not_about_shapes():
+    ns = _ex03("self._x = x\n        ", "")
+    for part in ("backward_input", "weight_grad"):
+        result = _card("03_linear_layer", ns, part)
+        assert result.status == "failed"
+        assert "not an array but None" in result.why[0]
+        assert "self._x = x" in result.why[0]

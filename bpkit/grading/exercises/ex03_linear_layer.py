@@ -98,6 +98,11 @@ def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Fee
         return Feedback.fail(head, got=got, why=[
             "two arrays of different shapes were combined: x is (N, in), weight (out, in), "
             "bias (out,), grad_output (N, out)"])
+    if "doesnothaveenoughdimensions(has0" in msg:
+        return Feedback.fail(head, got=got, why=[
+            "one operand of the matrix product is not an array but None or a single number: "
+            "does forward keep its input for backward (self._x = x), and does backward use "
+            "that array?"])
     if "matmul" in msg or "notaligned" in msg or "mismatch" in msg:
         if where == "forward":
             why = (f"x @ W needs the inner sizes to agree: x is (N, in) = ({n}, {fin}) and the "
@@ -156,7 +161,10 @@ def _run_backward(layer: Module, x: np.ndarray, dy: np.ndarray, case: tuple[int,
 
 
 def _close(a: Any, b: np.ndarray) -> bool:
-    a = np.asarray(a)
+    try:
+        a = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):  # a tuple, a string, ...: compare has said what it is
+        return False
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-8))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.grading.exercises._learner import layer_class
-from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.feedback import CheckFailed, Feedback, compare, describe
 from bpkit.grading.registry import register_check
 from bpkit.layers import ReLU as BpkitReLU
 from bpkit.layers import Sigmoid as BpkitSigmoid
@@ -361,11 +361,22 @@ def in_place(ns: dict[str, Any]) -> Feedback:
                      "also flows elsewhere (a branch, a residual connection, a second call) "
                      "it is now wrong there"],
             )
-        first = np.array(first, dtype=np.float64, copy=True)
+        try:
+            first = np.array(first, dtype=np.float64, copy=True)
+        except (TypeError, ValueError):
+            return Feedback.fail(
+                f"{name}.backward returned a {type(first).__name__}, not an array",
+                expected=f"dx, an array of shape {dy.shape}", got=describe(first),
+                why=["this part calls backward twice and compares the two arrays: return "
+                     "only dx (see the backward part)"])
         with np.errstate(all="ignore"):
-            second = np.asarray(layer.backward(dy.copy()), dtype=np.float64)
-        if second.shape != first.shape or not np.allclose(second, first, rtol=1e-12,
-                                                          atol=0.0, equal_nan=True):
+            second = layer.backward(dy.copy())
+        try:
+            second = np.asarray(second, dtype=np.float64)
+        except (TypeError, ValueError):
+            second = None
+        if second is None or second.shape != first.shape or not np.allclose(
+                second, first, rtol=1e-12, atol=0.0, equal_nan=True):
             return Feedback.fail(
                 f"{name}.backward gave a different answer the second time, for the same "
                 "forward and grad_output",

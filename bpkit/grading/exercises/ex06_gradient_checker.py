@@ -21,6 +21,7 @@ card can say which mistake it is.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -173,6 +174,11 @@ WRONG_REL_ERROR: list[tuple[Callable[[Any, Any], Any], str]] = [
      "largest (np.max)"),
     (_each,
      "returned the error of every entry (an array): return only the largest one, as a float"),
+    (lambda a, b: float(np.max(np.abs(_arr(a) - _arr(b)) / (np.abs(_arr(a)) + np.abs(_arr(b))
+                                                              + EPS))),
+     "added 1e-8 to the denominator: this exercise, like bp.rel_error, floors it instead, "
+     "np.maximum(np.abs(a) + np.abs(b), 1e-8); the two differ slightly for ordinary "
+     "numbers and a lot for entries below 1e-8"),
     (lambda a, b: float(np.max(np.abs(_arr(a) - _arr(b)) / _floor(np.abs(_arr(a) + _arr(b))))),
      "the denominator is |a + b|: it must be |a| + |b| (with |a + b|, a = 1 and b = -1 "
      "divide by 0)"),
@@ -728,6 +734,46 @@ def _agree(got: dict[str, float], want: dict[str, float]) -> bool:
     return True
 
 
+#: the learner's helpers gradient_errors may call, with the right ones to try in their place.
+_HELPERS: dict[str, Callable[..., Any]] = {
+    "numerical_gradient": reference_numerical_gradient,
+    "rel_error": reference_rel_error,
+}
+
+
+def _fixed_by(fn: Any, names: list[str], p: Planted, seed: int, want: dict[str, float]
+              ) -> bool:
+    """True when the learner's gradient_errors ``fn`` agrees with ``want`` once its
+    helpers ``names`` are the right ones (run as a copy: the learner's namespace is
+    untouched)."""
+    scope = dict(fn.__globals__)
+    scope.update({n: _HELPERS[n] for n in names})
+    patched = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
+                                 fn.__closure__)
+    patched.__kwdefaults__ = fn.__kwdefaults__
+    layer, x, dy = _setup(p, seed)
+    try:
+        with np.errstate(all="ignore"):
+            got = patched(layer, x, dy)
+        return _agree({k: float(v) for k, v in got.items()}, want)
+    except Exception:
+        return False
+
+
+def _broken_helpers(fn: Any, p: Planted, seed: int, want: dict[str, float]) -> list[str]:
+    """The learner's own helpers (numerical_gradient, rel_error) that make gradient_errors
+    wrong: those whose right version, put in their place, makes it agree; [] if none."""
+    if not isinstance(fn, types.FunctionType):
+        return []
+    own = [n for n in _HELPERS if n in fn.__code__.co_names or any(
+        n in getattr(c, "co_names", ()) for c in fn.__code__.co_consts)]
+    own = [n for n in own if fn.__globals__.get(n, _HELPERS[n]) is not _HELPERS[n]]
+    if not own or not _fixed_by(fn, own, p, seed, want):
+        return []
+    alone = [n for n in own if _fixed_by(fn, [n], p, seed, want)]
+    return alone or own
+
+
 def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) -> Feedback:
     for i, p in enumerate(cases):
         seed = seed0 + 10 * i
@@ -740,6 +786,14 @@ def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) ->
             expected=_errors_text(want), got=_errors_text(got),
             why=["the errors should be tiny (< 1e-6) for every correct gradient and large "
                  "for a broken one"])
+        broken = _broken_helpers(ns["gradient_errors"], p, seed, want)
+        if broken:
+            names = " and ".join(broken)
+            fb.why = [f"gradient_errors is right, but it calls your {names}, which "
+                      f"{'is' if len(broken) == 1 else 'are'} wrong (see {names}'s check): "
+                      f"with a correct {names} in place of yours, your gradient_errors gives "
+                      "the right errors; fix that first"]
+            return fb
         for wrong, meaning in WRONG_GRADIENT_ERRORS:
             value = wrong(*_setup(p, seed))
             if _agree(got, value):
