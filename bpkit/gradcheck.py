@@ -534,6 +534,17 @@ def _working_copy(module: Module, where: str) -> tuple[Module, bool]:
     return work, was_other
 
 
+def _returned(value: Any, where: str, what: str) -> np.ndarray | None:
+    """A float64 copy of an array ``what`` returned (None stays None), or a TypeError."""
+    if value is None:
+        return None
+    try:
+        return np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {what} returned {type(value).__name__}, not an array of "
+                        "numbers (return the gradient alone)") from None
+
+
 def _grads(module: Module) -> dict[str, Any]:
     """float64 copies of every parameter gradient (None where a grad is missing)."""
     out = {}
@@ -623,7 +634,7 @@ def check_module(
     g_run = g.copy()
     x_before_backward = x_run.copy()
     dx = work.backward(g_run)
-    dx = None if dx is None else np.array(dx, dtype=np.float64, copy=True)
+    dx = _returned(dx, where, f"{type(module).__name__}.backward")
     if _changed(g, g_run):
         findings.append(finding_modified("grad_output_modified", "grad_output", "backward",
                                           _changed(g, g_run)))
@@ -699,7 +710,7 @@ def check_loss(
     if np.ndim(value) != 0:
         raise TypeError(f"{where}: {name} must return a scalar loss, got shape {np.shape(value)}")
     grad = work.backward()
-    grad = None if grad is None else np.array(grad, dtype=np.float64, copy=True)
+    grad = _returned(grad, where, f"{name}.backward()")
     for what, before, after in (("pred", p64, p_run), ("target", t64, t_run)):
         if _changed(before, after):
             findings.append(finding_modified("input_modified", what, f"{name}",

@@ -730,3 +730,25 @@ def test_property_saturating_activations_raise_no_false_alarm(layer, scale, seed
     x = np.random.default_rng(seed).normal(size=(5, 4)) * scale
     report = check_module(layer(), x, rng=seed)
     assert report.ok, str(report)
+
+
+def test_a_backward_returning_a_tuple_is_named_not_a_numpy_error():
+    class Doubler(bp.Module):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, grad_output):
+            return grad_output * 2, None  # a learner's slip: the gradient and something else
+
+    class Squared:
+        def __call__(self, pred, target):
+            self.diff = pred - target
+            return float((self.diff ** 2).mean())
+
+        def backward(self):
+            return 2 * self.diff / self.diff.size, None
+
+    with pytest.raises(TypeError, match=r"Doubler.backward returned tuple, not an array"):
+        bp.check_module(Doubler(), np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"Squared.backward\(\) returned tuple, not an array"):
+        bp.check_loss(Squared(), np.ones((2, 3)), np.zeros((2, 3)))
