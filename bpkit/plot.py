@@ -201,7 +201,11 @@ def _history_values(history: Any, key: str) -> list[float]:
         values = history.get(key, [])
     else:
         values = getattr(history, key, [])
-    return [float(v) for v in (values if values is not None else [])]
+    if values is None:
+        return []
+    if np.ndim(values) == 0:  # one number (e.g. a 0-d array) is one epoch's value
+        values = [values]
+    return [float(v) for v in values]
 
 
 def _epochs(history: Any, n: int) -> list[float]:
@@ -246,8 +250,19 @@ def plot_history(
     else:
         axs = _axes_list(ax, len(panels), where)
         fig = axs[0].figure
+    notes = []  # where a series stops being finite (a diverged run): said in the title
+    for name, train, val in panels:
+        for kind, series in (("train", train), ("validation", val)):
+            bad = [e for e, v in zip(_epochs(history, len(series)), series, strict=True)
+                   if not np.isfinite(v)]
+            if bad:
+                notes.append((name, f"{kind} {name} is NaN/inf from epoch {bad[0]:g}"))
+    note = f"\n({'; '.join(n for _, n in notes)})" if notes else ""
     for i, ((name, train, val), a) in enumerate(zip(panels, axs, strict=False)):
         title = name.replace("_", " ").capitalize()
+        panel_notes = [n for m, n in notes if m == name]
+        if panel_notes:
+            title += f"\n({'; '.join(panel_notes)})"
         # on a shared axes each metric keeps one colour, train solid and validation dashed
         c_train, c_val = (PALETTE[i], PALETTE[i]) if twin else (PALETTE[0], PALETTE[1])
         ls_val = "--" if twin else "-"
@@ -267,7 +282,7 @@ def plot_history(
         handles = axs[0].get_legend_handles_labels()
         handles2 = axs[1].get_legend_handles_labels()
         axs[0].legend(handles[0] + handles2[0], handles[1] + handles2[1], fontsize="small")
-        axs[0].set_title(" and ".join(p[0] for p in panels).capitalize())
+        axs[0].set_title(" and ".join(p[0] for p in panels).capitalize() + note)
     if ax is None:
         fig.tight_layout()
     return fig
@@ -334,6 +349,11 @@ def plot_decision_boundary(
         return _probabilities(_predict(model, inputs), len(points), output, where)
 
     everything = np.vstack([X, X_test]) if has_test else X
+    if len(everything) == 0:
+        raise ValueError(f"{where} expected at least one point in X (or X_test), got none")
+    if not np.all(np.isfinite(everything)):
+        raise ValueError(f"{where} expected finite X and X_test, got NaN/inf in "
+                         f"{int(np.sum(~np.isfinite(everything).all(axis=1)))} row(s)")
     lo, hi = everything.min(axis=0) - padding, everything.max(axis=0) + padding
     xs = np.linspace(lo[0], hi[0], resolution)
     ys = np.linspace(lo[1], hi[1], resolution)
@@ -407,8 +427,13 @@ def plot_regression_fit(model: Any, X: np.ndarray, y: np.ndarray, ax: Axes | Non
         raise ValueError(
             f"{where} expected y with {len(x)} values (one per row of X), got {len(t)}"
         )
+    if len(x) == 0:
+        raise ValueError(f"{where} expected at least one point in X, got none")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{where} expected finite X, got NaN/inf in "
+                         f"{int(np.sum(~np.isfinite(x)))} row(s)")
     dtype = _input_dtype(model, np.asarray(X))
-    span = float(x.max() - x.min()) if len(x) else 1.0
+    span = float(x.max() - x.min())
     pad = 0.05 * span if span > 0 else 0.5
     grid = np.linspace(x.min() - pad, x.max() + pad, 300)
 
@@ -670,7 +695,7 @@ def show_images(
     imgs = np.asarray(images, dtype=np.float64)
     n = len(imgs) if imgs.ndim >= 1 else 0
     size = int(np.prod(shape))
-    if imgs.ndim < 2 or imgs[0].size != size:
+    if imgs.ndim < 2 or int(np.prod(imgs.shape[1:])) != size:
         raise ValueError(
             f"{where} expected images of shape (N, {size}) or (N, {shape[0]}, {shape[1]}) "
             f"for shape={tuple(shape)}, got {imgs.shape}"

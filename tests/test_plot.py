@@ -123,6 +123,24 @@ def test_plot_history_draws_into_given_axes():
     assert len(fig1.axes) == 2 and len(fig1.axes[1].lines) == 2
 
 
+def test_plot_history_takes_a_single_number_or_0d_array_as_one_epoch():
+    fig = plot.plot_history({"loss": np.array(0.5), "val_loss": 0.7})
+    (ax,) = fig.axes
+    assert [list(line.get_ydata()) for line in ax.lines] == [[0.5], [0.7]]
+
+
+def test_plot_history_says_in_the_title_where_a_diverged_run_turns_nan():
+    history = {"loss": [1.0, 0.5, np.nan, np.nan], "val_loss": [1.0, np.inf, np.nan, np.nan],
+               "accuracy": [0.5, 0.6, 0.6, 0.6]}
+    loss_ax, acc_ax = plot.plot_history(history).axes
+    assert loss_ax.get_title() == ("Loss\n(train loss is NaN/inf from epoch 3; validation loss "
+                                   "is NaN/inf from epoch 2)")
+    assert acc_ax.get_title() == "Accuracy"
+    fig, ax = plt.subplots()
+    plot.plot_history({"loss": [1.0, np.nan], "accuracy": [0.5, 0.6]}, ax=ax)
+    assert ax.get_title() == "Loss and accuracy\n(train loss is NaN/inf from epoch 2)"
+
+
 def test_plot_history_without_values_is_an_error():
     with pytest.raises(ValueError, match="no values"):
         plot.plot_history({"loss": [], "val_loss": []})
@@ -232,6 +250,14 @@ def test_decision_boundary_rejects_bad_input():
         plot.plot_decision_boundary(_binary_linear(), np.zeros((2, 2)), np.array([0.5, 1.0]))
 
 
+def test_decision_boundary_without_points_or_with_nan_says_so():
+    with pytest.raises(ValueError, match="at least one point"):
+        plot.plot_decision_boundary(_binary_linear(), np.zeros((0, 2)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match=r"finite X and X_test, got NaN/inf in 1 row"):
+        plot.plot_decision_boundary(_binary_linear(), np.array([[0.0, np.nan], [1.0, 1.0]]),
+                                    np.array([0, 1]))
+
+
 # --- plot_regression_fit --------------------------------------------------------------------
 
 
@@ -254,6 +280,21 @@ def test_regression_fit_respects_ax_and_rejects_2d_inputs():
     assert plot.plot_regression_fit(lambda z: z, np.arange(4.0), np.arange(4.0), ax=ax) is fig
     with pytest.raises(ValueError, match=r"X of shape \(N,\) or \(N, 1\)"):
         plot.plot_regression_fit(lambda z: z, np.zeros((4, 2)), np.zeros(4))
+
+
+def test_regression_fit_without_points_or_with_nan_says_so():
+    with pytest.raises(ValueError, match="plot_regression_fit expected at least one point"):
+        plot.plot_regression_fit(lambda z: z, np.zeros(0), np.zeros(0))
+    with pytest.raises(ValueError, match=r"finite X, got NaN/inf in 1 row"):
+        plot.plot_regression_fit(lambda z: z, np.array([0.0, np.nan, 1.0]), np.ones(3))
+
+
+def test_regression_fit_of_a_single_point_draws_a_curve_around_it():
+    fig = plot.plot_regression_fit(lambda z: 2 * z, np.array([[3.0]]), np.array([6.0]))
+    (curve,) = fig.axes[0].lines
+    xs = curve.get_xdata()
+    assert xs.min() < 3 < xs.max()
+    assert fig.axes[0].get_title() == "Regression fit (MSE 0)"
 
 
 # --- diagnostics ----------------------------------------------------------------------------
@@ -399,6 +440,13 @@ def test_show_images_into_given_axes_and_rejects_wrong_sizes():
         plot.show_images(np.zeros((3, 10)))
     with pytest.raises(ValueError, match="labels of length 3"):
         plot.show_images(np.zeros((3, 64)), labels=[1, 2])
+
+
+def test_show_images_of_no_images_draws_an_empty_grid():
+    fig = plot.show_images(np.zeros((0, 64)), labels=[])
+    assert not any(a.images for a in fig.axes)
+    fig = plot.show_images(np.zeros((0, 8, 8)))
+    assert not any(a.images for a in fig.axes)
 
 
 def test_confusion_matrix_counts_rows_true_columns_predicted():

@@ -96,6 +96,9 @@ def test_zero_init_gives_zero_hidden_gradients(shared):
     for act in ACTIVATIONS.values():  # the same for every activation (no need to redraw)
         stats = layer_statistics(make_deep_mlp(5, INITS["zero"], act, rng=0), app.X, app.y)
         assert np.all(stats.grad_norm == 0), act.__name__
+    # the message says so in words, not "ratio first/last nan"
+    assert "nan" not in app.message.value
+    assert "no ratio: the last layer gets no gradient" in app.message.value
 
 
 def test_batchnorm_normalises_every_layer(shared):

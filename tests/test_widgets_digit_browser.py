@@ -145,3 +145,14 @@ def test_bad_input_is_reported_clearly():
         _browser(index=8)
     with pytest.raises(ValueError, match="outside the model's 10 classes"):
         DigitBrowser(bp.Identity(), _images(), LABELS + 5, inputs=_logits())
+
+
+def test_a_diverged_model_with_nan_outputs_is_named_in_the_message():
+    logits = _logits()
+    logits[[1, 4]] = np.nan  # a model whose training blew up outputs NaN
+    app = _browser(inputs=logits)
+    assert app.n_not_finite == 2
+    assert "outputs NaN or inf for 2 of 8 test images" in app.message.value
+    app.next_button.click()
+    assert "did training diverge?" in app.message.value
+    assert "NaN" not in _browser().message.value  # a healthy model gets no such note

@@ -273,11 +273,14 @@ class DepthExplorer(WidgetApp):
             dead_fraction=s.dead_fraction, saturated_fraction=s.saturated_fraction,
             grad_norm=s.grad_norm, loss=s.loss,
         )
-        ratio = s.grad_norm[0] / s.grad_norm[-1] if s.grad_norm[-1] > 0 else float("nan")
+        if s.grad_norm[-1] > 0:
+            ratio = f"ratio first/last {s.grad_norm[0] / s.grad_norm[-1]:.3g}"
+        else:
+            ratio = "no ratio: the last layer gets no gradient"
         text = (f"{depth} × (Linear 64→64{' + BatchNorm1d' if bn else ''} + {act}), "
                 f"init {label}. Activation std: layer 1 {s.act_std[0]:.3g}, layer {depth} "
                 f"{s.act_std[-1]:.3g}. Gradient norm: layer 1 {s.grad_norm[0]:.3g}, layer "
-                f"{depth} {s.grad_norm[-1]:.3g} (ratio first/last {ratio:.3g}).")
+                f"{depth} {s.grad_norm[-1]:.3g} ({ratio}).")
         if act == "ReLU":
             text += f" Dead units (mean over layers): {np.mean(s.dead_fraction):.0%}."
         else:

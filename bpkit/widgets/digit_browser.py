@@ -151,6 +151,7 @@ class DigitBrowser(WidgetApp):
         self.predictions = probs.argmax(axis=1).astype(np.int64)
         self.mistakes = np.flatnonzero(self.predictions != self.labels)
         self.n_classes = probs.shape[1]
+        self.n_not_finite = int(np.sum(~np.all(np.isfinite(probs), axis=1)))
         self._syncing = False
 
         n = len(images)
@@ -215,13 +216,23 @@ class DigitBrowser(WidgetApp):
             self._syncing = False
 
     # -- WidgetApp ------------------------------------------------------------------------
+    def _not_finite_note(self) -> str:
+        """A sentence on NaN/inf model outputs (a diverged model), or ''."""
+        if not self.n_not_finite:
+            return ""
+        return (f". The model outputs NaN or inf for {self.n_not_finite} of "
+                f"{len(self.labels)} test images (did training diverge?): their predictions "
+                "mean nothing")
+
     def update(self) -> None:
         shown = self.shown()
         mistakes_only = bool(self.only_mistakes.value)
         if len(shown) == 0:
             self.state = DigitBrowserState(None, None, None, None, 0, 0, mistakes_only,
                                            len(self.mistakes))
-            self.message.value = "The model makes no mistakes on these images."
+            self.message.value = html.escape(
+                "The model makes no mistakes on these images" + self._not_finite_note() + "."
+            )
             return
         position = min(int(self.index.value), len(shown) - 1)
         i = int(shown[position])
@@ -239,6 +250,7 @@ class DigitBrowser(WidgetApp):
         self.message.value = html.escape(
             f"{what} {position + 1} of {len(shown)} (test index {i}); the model gets "
             f"{len(self.mistakes)} of {len(self.labels)} test images wrong"
+            + self._not_finite_note()
         )
 
     def draw(self, figure: Any) -> None:
