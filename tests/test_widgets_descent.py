@@ -218,6 +218,9 @@ def test_the_steps_slider_lengthens_the_path():
     assert app.state.path.shape == (61, 2) and app.state.losses.shape == (61,)
     assert app.state.final_loss < short_loss / 1000
     assert app.figure.axes[1].get_xlim() == (0.0, 60.0)
+    assert "after 60 steps" in app.message.value
+    app.steps.value = 1
+    assert "after 1 step" in app.message.value and "1 steps" not in app.message.value
 
 
 def test_blow_up_stops_early_and_says_so():

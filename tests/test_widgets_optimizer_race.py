@@ -221,6 +221,9 @@ def test_the_steps_slider_lengthens_every_path():
     assert all(len(p) == 81 for p in app.state.paths.values())
     assert all(app.state.gap[n] < gap_short[n] for n in OPTIMIZERS)
     assert app.figure.axes[1].get_xlim() == (0.0, 80.0)
+    assert "After 80 steps" in app.message.value
+    app.steps.value = 1
+    assert "After 1 step<" in app.message.value
 
 
 def test_a_diverging_racer_is_labelled_and_the_view_stays_put():

@@ -390,7 +390,7 @@ class DescentExplorer(WidgetApp):
         s = self.state
         text = (
             f": lr = {s.lr:.3g}, loss {s.losses[0]:.4g} → {s.final_loss:.4g} after "
-            f"{len(s.path) - 1} steps"
+            f"{len(s.path) - 1} step{'' if len(s.path) == 2 else 's'}"
         )
         if s.stopped:
             text += f" (of {s.steps} asked: the next loss is above 1e100 or overflows)"

@@ -419,7 +419,8 @@ class OptimizerRace(WidgetApp):
             how = ("diverged" if s.diverged[name]
                    else f"f − f* = {s.gap[name]:.3g}, {s.distance[name]:.3g} from a minimum")
             parts.append(f"{rank}. {name} (lr {s.lrs[name]:.2g}): {how}")
-        self.message.value = (f"<b>After {s.steps} steps</b>: "
+        steps = f"{s.steps} step{'' if s.steps == 1 else 's'}"
+        self.message.value = (f"<b>After {steps}</b>: "
                               + html.escape("; ".join(parts)))
 
     def draw(self, figure: Any) -> None:
