@@ -196,6 +196,14 @@ def test_layer_and_unit_buttons_shape_the_network_and_its_view():
     for _ in range(20):
         app.units_plus[0].click()
     assert app.hidden[0] == 16 and "1 to 16 units" in app.message.value
+    app.units_minus[0].click()  # a change that works clears the old complaint
+    assert app.hidden[0] == 15 and app.message.value == ""
+    app.remove_layer_button.click()
+    app.add_layer_button.click()
+    app.add_layer_button.click()
+    assert "At most 6 hidden layers" in app.message.value
+    app.remove_layer_button.click()
+    assert len(app.hidden) == 5 and app.message.value == ""
 
 
 def test_activation_picks_the_hidden_layers_class():

@@ -635,6 +635,7 @@ class Playground:
             self._say(f"At most {MAX_LAYERS} hidden layers.", error=True)
             return
         self.hidden.append(self.hidden[-1] if self.hidden else 4)
+        self._say("")  # an earlier "at most ..." no longer applies
         self._build()
 
     def _on_remove_layer(self, _button: Any = None) -> None:
@@ -642,6 +643,7 @@ class Playground:
             self._say("No hidden layer left to remove.", error=True)
             return
         self.hidden.pop()
+        self._say("")
         self._build()
 
     def _units_handler(self, layer: int, delta: int) -> Callable[[Any], None]:
@@ -653,6 +655,7 @@ class Playground:
                 self._say(f"A hidden layer has 1 to {MAX_UNITS} units.", error=True)
                 return
             self.hidden[layer] = units
+            self._say("")
             self._build()
         return change_units
 
