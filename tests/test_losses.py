@@ -318,3 +318,12 @@ def test_class_labels_in_non_native_byte_order_work_like_native_ones(cls, dtype)
     many = np.zeros((2, 300))
     with pytest.raises(ValueError, match=r"class index -256 at position 0 is out of range"):
         cls()(many, np.array([-256, 0], dtype=">i2"))
+
+
+def test_mse_in_float32_stays_accurate_over_many_elements():
+    # a float32 sum of a million squares must not drift (PyTorch's is accurate to ~1e-7)
+    pred = np.full(10**6, 0.1, np.float32)
+    target = np.zeros(10**6, np.float32)
+    exact = float(np.mean(pred.astype(np.float64) ** 2))
+    assert bp.MSELoss()(pred, target) == pytest.approx(exact, rel=1e-6)
+    assert bp.MSELoss(reduction="sum")(pred, target) == pytest.approx(exact * 10**6, rel=1e-6)
