@@ -284,7 +284,11 @@ def _input_sign_pattern(
     x = ctx.input_values.reshape(-1)
     xb, xa = x[bad], x[indices]
     for test, words in ((np.less, "negative"), (np.greater, "positive")):
-        if test(xb, 0).all() and not test(xa, 0).all():
+        # A wrong branch fails at (nearly) every checked entry on its side, not at a few
+        # that merely happen to share a sign (one wrong entry always has a sign).
+        side = int(np.count_nonzero(test(xa, 0)))
+        if (test(xb, 0).all() and side < xa.size
+                and len(xb) >= max(2, _AGREE_FRACTION * side)):
             return (f"The input is {words} at every one of them (and the check passes "
                     f"elsewhere): the branch for {words} inputs is wrong.")
     return ""
@@ -311,7 +315,9 @@ def _finding_not_accumulated(name: str) -> Finding:
     return Finding("not_accumulated", name, (
         f"'{name}': not accumulated. Two backward passes without zero_grad should add up to "
         f"twice the gradient, but {name}.grad held only one: use `{short}.grad += ...`, "
-        f"not `{short}.grad = ...`."))
+        f"not `{short}.grad = ...`, and do not reset gradients (zero_grad(), "
+        f"`{short}.grad[...] = 0`) inside forward or backward: that is the training loop's "
+        "job, before each backward pass."))
 
 
 def finding_modified(kind: str, what: str, when: str, count: int) -> Finding:
@@ -334,14 +340,20 @@ def finding_float32(what: str) -> Finding:
 
 def finding_nondeterministic(what: str) -> Finding:
     return Finding("nondeterministic", None, (
-        f"{what} gave different outputs for the same input and parameters, so numerical "
-        "gradients are meaningless. Draw random numbers only from the layer's `rng` "
-        "(a numpy Generator), not from np.random."))
+        f"{what} gave different outputs for the same input, with a backward pass in between, "
+        "so numerical gradients are meaningless (fix this first: the other diagnoses may only "
+        "be its consequences). Either backward or forward changes the layer: an update such "
+        "as `self.weight.data -= lr * self.weight.grad` belongs in the optimizer's step(), "
+        "not in backward, and forward must not change what it reads (parameters, or "
+        "statistics used in training mode). Or forward draws random numbers elsewhere than "
+        "from the layer's `rng` (a numpy Generator, not np.random)."))
 
 
-def common_cause(findings: list[Finding], ctx: Context, failing: list[str]) -> None:
+def common_cause(findings: list[Finding], ctx: Context, failing: list[str],
+                 checked: int | None = None) -> None:
     """When every failing parameter is off by the same factor (or sign), say it once,
-    replacing the per-tensor findings."""
+    replacing the per-tensor findings. ``checked``: how many parameters were checked
+    (default: only the failing ones are known, as if all failed)."""
     if len(failing) < 2 or any(n not in ctx.factors for n in failing):
         return
     values = [ctx.factors[n] for n in failing]
@@ -352,10 +364,15 @@ def common_cause(findings: list[Finding], ctx: Context, failing: list[str]) -> N
             else _describe_factor(c, ctx.sizes).rstrip("."))
     findings[:] = [f for f in findings if f.tensor not in failing or f.kind not in
                    ("sign", "factor")]
-    findings.insert(0, Finding(ctx.kinds[failing[0]], None, (
-        f"Every parameter gradient ({', '.join(failing)}) is {what}. One mistake explains "
-        "them all: it is most likely in the loss's backward (dL/dpred) or the last layer, "
-        "which every gradient passes through.")))
+    if checked is None or checked == len(failing):
+        text = (f"Every parameter gradient ({', '.join(failing)}) is {what}. One mistake "
+                "explains them all: it is most likely in the loss's backward (dL/dpred) or "
+                "the last layer, which every gradient passes through.")
+    else:  # others pass (a bias, say): a mistake in the loss would have reached them too
+        text = (f"The failing parameter gradients ({', '.join(failing)}) are all {what}, "
+                "while the other parameters pass: each failing layer's backward has this "
+                "mistake itself (a mistake in the loss would reach every parameter).")
+    findings.insert(0, Finding(ctx.kinds[failing[0]], None, text))
 
 
 def accumulation_findings(

@@ -826,5 +826,5 @@ def check_model(
             name, p.data, f, first[name], grad_output=None, f0=float(value), h=h, tol=tol,
             indices=_indices(p.data.size, sample, gen, where), ctx=ctx, findings=findings,
             f_scale=pred_scale))
-    common_cause(findings, ctx, [e.name for e in entries if not e.passed])
+    common_cause(findings, ctx, [e.name for e in entries if not e.passed], len(entries))
     return GradcheckReport(_module_title(model), entries, _order(findings), h, tol)

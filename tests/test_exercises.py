@@ -478,3 +478,27 @@ def test_ex03_forward_that_keeps_no_input_is_told_so_not_about_shapes():
         assert result.status == "failed"
         assert "not an array but None" in result.why[0]
         assert "self._x = x" in result.why[0]
+
+
+def test_ex02_backprop_without_any_sort_is_told_to_build_the_order_not_a_visited_set():
+    # the rules called while walking down from the root: d runs before e has added its share
+    walk = ("def backprop(root):\n    root.grad = 1.0\n    def go(v):\n        v._backward()\n"
+            "        for child in v._prev:\n            go(child)\n    go(root)\n")
+    result = _card("02_value_backward", _ex02(walk), "backprop")
+    assert result.status == "failed"
+    assert "there is no topological order" in result.why[0]
+    # a post-order without a visited set still gets the visited-set diagnosis
+    result = _card("02_value_backward", _ex02(_backprop(guard="True or ")), "backprop")
+    assert "keep a `visited` set" in result.why[0] and "no topological order" not in result.why[0]
+
+
+def test_ex02_a_breadth_first_order_fails_the_expressions_too():
+    bfs = ("def backprop(root):\n    root.grad = 1.0\n    queue, seen = [root], {root}\n"
+           "    while queue:\n        v = queue.pop(0)\n        v._backward()\n"
+           "        for child in v._prev:\n            if child not in seen:\n"
+           "                seen.add(child)\n                queue.append(child)\n")
+    ns = _ex02(bfs)
+    assert _card("02_value_backward", ns, "backprop").status == "failed"
+    together = _card("02_value_backward", ns, "expressions")
+    assert together.status == "failed"
+    assert "fail their own checks (see above): backprop" in together.why[0]

@@ -752,3 +752,62 @@ def test_a_backward_returning_a_tuple_is_named_not_a_numpy_error():
         bp.check_module(Doubler(), np.ones((2, 3)))
     with pytest.raises(TypeError, match=r"Squared.backward\(\) returned tuple, not an array"):
         bp.check_loss(Squared(), np.ones((2, 3)), np.zeros((2, 3)))
+
+
+# -- diagnoses that must not blame the wrong thing --------------------------------------------
+class SGDStepInBackward(Dense):
+    """Updates its own weights inside backward: the next forward differs, but not by chance."""
+
+    def backward(self, g):
+        dx = super().backward(g)
+        self.weight.data -= 0.1 * self.weight.grad
+        return dx
+
+
+class ZeroGradInBackward(Dense):
+    """Uses `+=`, but wipes the gradients at the start of every backward."""
+
+    def backward(self, g):
+        self.zero_grad()
+        return super().backward(g)
+
+
+class OneWrongEntry(Dense):
+    def backward(self, g):
+        dx = super().backward(g)
+        dx[2, 1] += 1.0
+        return dx
+
+
+def test_diagnoses_an_update_inside_backward_is_not_blamed_on_random_numbers(x):
+    for report in (check_module(SGDStepInBackward(4, 3), x),
+                   check_model(bp.Sequential(SGDStepInBackward(4, 3)), RowSquares(), x,
+                               np.zeros((6, 3)))):
+        assert report.findings[0].kind == "nondeterministic"
+        message = report.diagnoses[0]
+        assert "self.weight.data -= lr * self.weight.grad" in message
+        assert "optimizer" in message and "fix this first" in message
+
+
+def test_diagnoses_zero_grad_inside_backward_is_named_not_only_the_equals_sign(x):
+    report = check_module(ZeroGradInBackward(4, 3), x)
+    assert kinds(report) == ["not_accumulated", "not_accumulated"]
+    assert "zero_grad()" in report.diagnoses[0] and "inside forward or backward" in (
+        report.diagnoses[0])
+
+
+def test_diagnoses_a_few_wrong_entries_do_not_blame_a_branch_for_negative_inputs(x):
+    report = check_module(OneWrongEntry(4, 3), x)
+    assert x[2, 1] < 0 and kinds(report) == ["some_entries"]
+    assert "branch" not in report.diagnoses[0]
+    assert "1 of 24" in report.diagnoses[0]
+
+
+def test_diagnoses_a_factor_shared_by_some_layers_only_is_not_pinned_on_the_loss(x):
+    model = bp.Sequential(AveragesWeight(4, 5), bp.Tanh(), AveragesWeight(5, 3, seed=1))
+    report = check_model(model, RowSquares(), x, np.zeros((6, 3)))
+    assert [e.name for e in report.entries if not e.passed] == ["0.weight", "2.weight"]
+    message = report.diagnoses[0]
+    assert not message.startswith("Every parameter gradient") and "loss's backward" not in message
+    assert message.startswith("The failing parameter gradients (0.weight, 2.weight) are all")
+    assert "each failing layer's backward has this mistake itself" in message

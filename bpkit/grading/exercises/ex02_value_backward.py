@@ -507,15 +507,28 @@ def backprop(ns: dict[str, Any]) -> Feedback:
         )
     counts = {n: ran.count(n) for n in interior}
     twice = [n for n in interior if counts[n] > 1]
+    users = graph.consumers()
     if twice:
         n = twice[0]
+        first = {m: ran.index(m) for m in interior if counts[m]}
+        last = {m: i for i, m in enumerate(ran)}
+        early = [(m, u) for m in first for u in users[m] if u in last and last[u] > first[m]]
+        if early:  # no order at all: each rule ran as soon as one path reached its node
+            m, u = early[0]
+            why = (f"there is no topological order: {m.label}'s rule ran as soon as one path "
+                   f"reached it, before {u.label} (which also uses {m.label}) had added its "
+                   f"share, and again along the other path. Build the whole order first "
+                   "(post-order with a `visited` set), then seed root.grad = 1.0 and call "
+                   "v._backward() for v in reversed(topo)")
+        else:
+            why = ("a node reachable along two paths (here d, used by f and by e) was put in the "
+                   "order twice, so its gradient was passed back twice: keep a `visited` set and "
+                   "append each node once")
         return Feedback.fail(
             f"the rule of node {n.label} ran {counts[n]} times",
             expected=f"each rule runs once: {shown}",
             got=got_order,
-            why=["a node reachable along two paths (here d, used by f and by e) was put in the "
-                 "order twice, so its gradient was passed back twice: keep a `visited` set and "
-                 "append each node once"],
+            why=[why],
         )
     missing = [n for n in interior if counts[n] == 0]
     if missing:
@@ -527,7 +540,6 @@ def backprop(ns: dict[str, Any]) -> Feedback:
                  "(visit all the children of each node, recursively)"],
         )
     position = {n: i for i, n in enumerate(ran)}
-    users = graph.consumers()
     late = [(n, u) for n in interior for u in users[n] if position[u] > position[n]]
     if late:
         n, u = late[0]
@@ -570,7 +582,9 @@ EXPRESSIONS: list[tuple[str, Callable[[Any, Any, Any], Any]]] = [
     ("2 * tanh(a*b + c) - c", lambda a, b, c: 2 * (a * b + c).tanh() - c),
     ("exp(a**2 - b) * c", lambda a, b, c: (a**2 - b).exp() * c),
     ("(a + b) * (b + c)**3 + a*b", lambda a, b, c: (a + b) * (b + c) ** 3 + a * b),
-    ("a / b + c * c", lambda a, b, c: a / b + c * c),
+    # d is used at two depths (by d * (d + c) and by d + c): a breadth-first order runs its
+    # rule before that of d + c, which has not yet added its share
+    ("d * (d + c) + c * c with d = a / b", lambda a, b, c: _two_depths(a / b, c)),
     ("tanh(d*d + exp(d)) with d = a*b - c", lambda a, b, c: _reuse(a * b - c)),
     # each of a, b, c reaches a rule of its own after the product has already given it a
     # share: a rule that overwrites (=) instead of adding loses that share
@@ -581,6 +595,10 @@ EXPRESSIONS: list[tuple[str, Callable[[Any, Any, Any], Any]]] = [
 
 def _reuse(d: Any) -> Any:
     return (d * d + d.exp()).tanh()
+
+
+def _two_depths(d: Any, c: Any) -> Any:
+    return d * (d + c) + c * c
 
 
 @register_check(
