@@ -117,3 +117,39 @@ def test_an_unwritten_layer_is_shown_not_raised_and_bad_arguments_are_refused():
         ActivationBackwardExplorer({"relu": bp.ReLU()})
     with pytest.raises(ValueError, match=r"x_max in \[1, 10\]"):
         ActivationBackwardExplorer(_layers(), x_max=50.0)
+
+
+class _ForwardForgetsReturn(bp.Module):
+    def forward(self, x):
+        self._out = np.tanh(x)
+
+    def backward(self, grad_output):
+        return grad_output * (1 - self._out**2)
+
+
+class _BackwardTuple(bp.Module):
+    def forward(self, x):
+        self._out = np.tanh(x)
+        return self._out
+
+    def backward(self, grad_output):
+        return (grad_output * (1 - self._out**2),)
+
+
+class _NotAModule:
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+@pytest.mark.parametrize(("cls", "expected"), [
+    (_ForwardForgetsReturn, "forward returned None (is `return` missing?)"),
+    (_BackwardTuple, "backward returned a tuple"),
+    (_NotAModule, "make it a subclass of bp.Module"),
+])
+def test_a_none_a_tuple_or_a_plain_class_is_named(cls, expected):
+    app = ActivationBackwardExplorer({"mine": cls})
+    assert expected in app.state.error and not app.state.agree
+    assert expected.split(" (")[0] in app.message.value

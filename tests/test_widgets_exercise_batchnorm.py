@@ -86,3 +86,35 @@ def test_depth_change_rebuilds_and_the_plain_network_has_no_normalisation():
     assert not any(isinstance(m, bp.BatchNorm1d) for m in plain.modules())
     with pytest.raises(TypeError, match="expected a layer class"):
         BatchNormTrainer(MyBatchNorm(3))
+
+
+class EvalRaises(bp.BatchNorm1d):
+    """Right in training mode; its eval mode was never written."""
+
+    def forward(self, x):
+        if not self.training:
+            raise NotImplementedError("eval mode")
+        return super().forward(x)
+
+
+class ForgetsReturn(bp.BatchNorm1d):
+    def forward(self, x):
+        super().forward(x)
+
+
+def test_a_layer_raising_in_eval_mode_is_reported_and_left_as_it_was():
+    app = BatchNormTrainer(EvalRaises, depth=2)
+    s = app.state
+    assert s.error == "NotImplementedError: eval mode" and len(s.std_train) == 0
+    assert app.figure.axes[1].get_title() == "your layer failed"
+    norms = [m for m in app.model.modules() if isinstance(m, EvalRaises)]
+    assert all(m.training for m in app.model.modules())  # back in training mode
+    for m in norms:  # the training-mode look was undone
+        np.testing.assert_array_equal(m.running_mean, np.zeros(64))
+        np.testing.assert_array_equal(m.running_var, np.ones(64))
+
+
+def test_a_forward_without_return_is_named():
+    app = BatchNormTrainer(ForgetsReturn, depth=2)
+    assert ("ForgetsReturn.forward returned None (is `return` missing?); expected an array of "
+            "shape (600, 64)") in app.state.error

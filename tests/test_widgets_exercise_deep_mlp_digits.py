@@ -80,6 +80,43 @@ def test_errors_in_the_learners_code_are_shown_not_raised():
     app = DigitsPipeline(standardize, stub, train, predict, X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
     app.train()
     assert "NotImplementedError" in app.state.error and not app.state.trained
-    assert "raised" in app.message.value
+    assert "Your code failed" in app.message.value
     with pytest.raises(TypeError, match="train must be a function"):
         DigitsPipeline(standardize, make_model, None, predict, X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
+
+
+def test_the_learners_arrays_are_not_changed_by_their_code_through_the_widget():
+    def standardize_in_place(X_train, X):
+        X -= X_train.mean(axis=0)
+        return X
+
+    def train_shuffling_y(model, X, y, rng):
+        rng.shuffle(y)  # the learner's bug, on the copy the widget handed over
+        return train(model, X, y, rng)
+
+    X_train, y_train, X_test, y_test = X_TRAIN.copy(), Y_TRAIN.copy(), X_TEST.copy(), Y_TEST.copy()
+    app = DigitsPipeline(standardize_in_place, make_model, train_shuffling_y, predict, X_train,
+                         y_train, X_test, y_test)
+    app.train()
+    app.train()
+    assert app.state.error == ""
+    for mine, original in ((X_train, X_TRAIN), (y_train, Y_TRAIN), (X_test, X_TEST),
+                           (y_test, Y_TEST), (app.X_train, X_TRAIN), (app.y_train, Y_TRAIN)):
+        np.testing.assert_array_equal(mine, original)
+
+
+@pytest.mark.parametrize(("which", "returns", "expected"), [
+    ("standardize", lambda X_train, X: None, "standardize returned None"),
+    ("train", lambda model, X, y, rng: None, "train returned None"),
+    ("train", lambda model, X, y, rng: 0.5, "train returned a float"),
+    ("predict", lambda model, X: model(X), "predict returned shape (300, 10) for 300 images"),
+    ("make_model", lambda rng: None, "make_model returned None"),
+])
+def test_a_function_returning_the_wrong_thing_is_named(which, returns, expected):
+    fns = {"standardize": standardize, "make_model": make_model, "train": train,
+           "predict": predict, which: returns}
+    app = DigitsPipeline(fns["standardize"], fns["make_model"], fns["train"], fns["predict"],
+                         X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
+    app.train()
+    assert expected in app.state.error and not app.state.trained
+    assert "Your code failed" in app.message.value

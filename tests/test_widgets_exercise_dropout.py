@@ -69,3 +69,52 @@ def test_lab_reports_a_broken_class_and_refuses_bad_arguments():
         DropoutLab(bp.Dropout, p=0.95)
     with pytest.raises(ValueError, match="mode must be"):
         DropoutLab(bp.Dropout, mode="test")
+
+
+class _DividesByP(bp.Module):
+    """The classic slip: scales by 1/p instead of 1/(1 - p) (inf at p = 0)."""
+
+    def __init__(self, p=0.5, *, rng=None):
+        self.p, self.rng = p, np.random.default_rng(rng)
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * (self.rng.random(x.shape) >= self.p) / self.p
+
+
+class _InPlace(bp.Module):
+    """Right values, but the mask is multiplied into the caller's x."""
+
+    def __init__(self, p=0.5, *, rng=None):
+        self.p, self.rng = p, np.random.default_rng(rng)
+
+    def forward(self, x):
+        if self.training:
+            x *= (self.rng.random(x.shape) >= self.p) / (1 - self.p)
+        return x
+
+
+class _NoReturn(_InPlace):
+    def forward(self, x):
+        super().forward(x)
+
+
+def test_lab_draws_an_infinite_mean_instead_of_crashing():
+    app = DropoutLab(_DividesByP, p=0.0)
+    assert app.state.error == "" and app.state.overall_mean == np.inf
+    assert "is inf" in app.message.value
+    assert app.figure.axes[1].get_ylim() == (0.0, 2.0)
+
+
+def test_lab_flags_a_forward_that_writes_into_its_input_and_keeps_passes_independent():
+    app = DropoutLab(_InPlace, p=0.5, passes=200)
+    assert app.state.input_changed and "changed the input x" in app.message.value
+    assert abs(app.state.overall_mean - 1.0) < 0.1  # each pass on fresh ones: no compounding
+    app.mode.value = "eval"
+    assert not app.state.input_changed and "changed the input" not in app.message.value
+
+
+def test_lab_names_a_forward_without_return():
+    app = DropoutLab(_NoReturn)
+    assert app.state.error == "TypeError: forward returned None (is `return` missing?)"

@@ -69,3 +69,31 @@ def test_lab_refuses_bad_arguments():
         GradientCheckerLab(reference_numerical_gradient, reference_rel_error, problem="x")
     with pytest.raises(ValueError, match="log10_h"):
         GradientCheckerLab(reference_numerical_gradient, reference_rel_error, log10_h=0.0)
+
+
+@pytest.mark.parametrize(("numerical_gradient", "expected"), [
+    (lambda f, x, h=1e-5: None, "numerical_gradient returned None"),
+    (lambda f, x, h=1e-5: 0.0, "numerical_gradient returned shape () for x of shape (6,)"),
+])
+def test_lab_names_an_estimate_that_is_none_or_of_the_wrong_shape(numerical_gradient, expected):
+    app = GradientCheckerLab(numerical_gradient, reference_rel_error)
+    assert expected in app.state.error and np.isnan(app.state.error_at_h)
+    assert "look closer" not in app.message.value and expected in app.message.value
+    assert app.figure.axes[0].get_xlim() == pytest.approx((STEPS[0], STEPS[-1]))
+
+
+@pytest.mark.parametrize(("rel_error", "expected"), [
+    (lambda a, b: None, "rel_error returned None"),
+    (lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8),
+     "rel_error returned an array of shape (6,); expected one number"),
+])
+def test_lab_names_a_rel_error_that_is_none_or_an_array(rel_error, expected):
+    app = GradientCheckerLab(reference_numerical_gradient, rel_error)
+    assert expected in app.state.error
+    with pytest.raises(TypeError, match="rel_error returned"):
+        error_curve(reference_numerical_gradient, rel_error, CASES[0])
+
+
+def test_lab_calls_the_function_it_hands_over_f():
+    app = GradientCheckerLab(lambda f, x, h=1e-5: f(x), reference_rel_error)
+    assert app.state.error == "TypeError: f() takes 0 positional arguments but 1 was given"

@@ -78,7 +78,7 @@ def test_a_wrong_rule_leaves_bpkits_path_and_an_unwritten_one_is_reported():
     assert s.difference["Adam"] > 0.1
     assert s.errors["RMSprop"] == "NotImplementedError" and "RMSprop" not in s.paths
     app = YourOptimizerRace({"RMSprop": stub}, surface="saddle")
-    assert "your rule raised" in app.message.value and _lines(app, "yours:") == {}
+    assert "your rule failed" in app.message.value and _lines(app, "yours:") == {}
 
 
 def test_bad_arguments_are_refused():
@@ -88,3 +88,18 @@ def test_bad_arguments_are_refused():
         YourOptimizerRace({"Adam": adam}, surface="moon")
     with pytest.raises(TypeError, match="expected a function"):
         FunctionOptimizer([], 3, lr=0.1)
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    (lambda param, grad, state, lr, momentum=0.9: None, "returned None"),
+    (lambda param, grad, state, lr, momentum=0.9: (param - lr * grad, state),
+     "returned a tuple; return only the new parameter"),
+])
+def test_a_rule_returning_none_or_a_tuple_is_named(rule, expected):
+    p = bp.Parameter(np.ones(3))
+    p.grad[...] = 1.0
+    with pytest.raises(TypeError, match=expected.split(";")[0]):
+        FunctionOptimizer([p], rule, lr=0.1, momentum=0.9).step()
+    np.testing.assert_array_equal(p.data, np.ones(3))
+    app = YourOptimizerRace({"momentum": rule}, steps=5)
+    assert expected in app.state.errors["momentum"] and "your rule failed" in app.message.value

@@ -92,3 +92,40 @@ def test_unwritten_code_is_shown_not_raised_and_bad_arguments_are_refused():
         SoftmaxLossExplorer(_naive, loss_class, logits=(1.0, 2.0))
     with pytest.raises(ValueError, match="label in 0..2"):
         SoftmaxLossExplorer(_naive, loss_class, label=3)
+
+
+def _loss_class(forward=None, backward=None):
+    """The solution's loss with forward or backward replaced."""
+    _, right = _answers()
+
+    class Loss(right):
+        pass
+
+    if forward is not None:
+        Loss.forward = forward
+    if backward is not None:
+        Loss.backward = backward
+    return Loss
+
+
+@pytest.mark.parametrize(("which", "returns", "expected"), [
+    ("softmax", lambda z: None, "your softmax returned None"),
+    ("forward", lambda self, logits, labels: None, "your loss returned None"),
+    ("forward", lambda self, logits, labels: np.ones(len(labels)),
+     "your loss returned an array of shape (1,); expected one float, the mean"),
+    ("backward", lambda self: None, "your backward returned None"),
+])
+def test_a_result_that_is_none_or_a_per_sample_loss_is_named(which, returns, expected):
+    softmax, _ = _answers()
+    if which == "softmax":
+        app = SoftmaxLossExplorer(returns, _loss_class())
+    else:
+        app = SoftmaxLossExplorer(softmax, _loss_class(**{which: returns}))
+    assert expected in app.state.error and not app.state.agree
+    assert "Your code" in app.message.value
+
+
+def test_a_softmax_wrapped_in_a_tuple_is_not_called_a_match():
+    softmax, loss = _answers()
+    app = SoftmaxLossExplorer(lambda z: (softmax(z),), loss)
+    assert not app.state.agree and "tuple" in app.state.error

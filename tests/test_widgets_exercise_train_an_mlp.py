@@ -86,3 +86,35 @@ def test_bad_arguments_are_refused():
         SpiralLoop(make_model, train_epoch, optimizer="RMSprop")
     with pytest.raises(TypeError, match="two functions"):
         SpiralLoop(make_model, 3)
+
+
+@pytest.mark.parametrize(("returns", "expected"), [
+    (lambda *args: None, "train_epoch returned None"),
+    (lambda *args: [train_epoch(*args)], "train_epoch returned a list; expected one float"),
+])
+def test_an_epoch_returning_none_or_a_list_is_named(returns, expected):
+    app = SpiralLoop(make_model, returns, epochs=2)
+    app.train()
+    assert expected in app.state.error and app.state.epoch == 0
+    assert expected in app.message.value
+
+
+@pytest.mark.parametrize(("maker", "expected"), [
+    (lambda rng: None, "make_model returned None"),
+    (lambda rng: [bp.Linear(2, 3, rng=rng)], "make_model returned a list; expected a Module"),
+])
+def test_a_model_maker_returning_none_or_a_list_is_named(maker, expected):
+    app = SpiralLoop(maker, train_epoch)
+    assert expected in app.state.error and app.model is None
+
+
+def test_an_epoch_that_shuffles_x_in_place_does_not_scramble_the_widgets_data():
+    def shuffling_epoch(model, loss_fn, optimizer, X, y, batch_size, rng):
+        rng.shuffle(X)  # the learner's bug: X without y
+        return train_epoch(model, loss_fn, optimizer, X, y, batch_size, rng)
+
+    app = SpiralLoop(make_model, shuffling_epoch, epochs=3)
+    X, y = app.X.copy(), app.y.copy()
+    app.train()
+    np.testing.assert_array_equal(app.X, X)
+    np.testing.assert_array_equal(app.y, y)

@@ -239,3 +239,65 @@ def test_linear_layer_trainer_reports_a_broken_layer_instead_of_raising():
         LinearLayerTrainer(bp.Linear, dataset="circles")
     with pytest.raises(TypeError, match="layer class"):
         LinearLayerTrainer(bp.Linear(2, 2))
+
+
+# -- what a learner's code returns instead of raising ------------------------------------------
+
+
+@pytest.mark.parametrize(("df", "expected"), [
+    (lambda x: None, "returned None"),
+    (lambda x: (np.cos(x**2) * 2 * x,), "returned a tuple"),
+    (lambda x: np.stack([x, x]), "returned shape (2, 241)"),
+])
+def test_chain_rule_explorer_names_a_derivative_that_returns_none_a_tuple_or_a_wrong_shape(
+        df, expected):
+    app = ChainRuleExplorer({"f": (_sin_square, df)})
+    assert expected in app.state.error and not app.state.agree
+    assert expected in app.message.value and "failed" in app.figure.axes[1].get_title()
+
+
+def test_chain_rule_explorer_counts_nan_points_instead_of_a_nan_difference():
+    app = ChainRuleExplorer({"f": (_sin_square, lambda x: np.cos(x**2) * 2 * x * x / x)})
+    assert app.state.error == "" and not app.state.agree
+    assert app.state.max_difference < 1e-6  # right everywhere but at x = 0 (0/0)
+    assert "NaN or inf at 1 of 241 points" in app.figure.axes[1].get_title()
+
+
+def test_backprop_stepper_names_a_rule_that_leaves_a_value_instead_of_a_number():
+    ns = _exercise_02(mul="def mul_backward(a, b, out):\n    a.grad += b * out.grad\n"
+                          "    b.grad += a * out.grad\n")  # the Values, not their .data
+    app = BackpropStepper(_expression(ns["Value"]), reference=_expression(bp.Value))
+    s = app.state
+    assert s.n_steps == 0 and "after L._backward() (*), u.grad is Value(" in s.error
+    assert "not a number (use the operands" in app.message.value
+    fig = draw_backprop(_expression(ns["Value"]))
+    assert "step 0 of 0" in fig.axes[0].texts[-1].get_text()
+
+
+def test_linear_layer_trainer_names_a_forward_returning_a_tuple():
+    class TupleOut(bp.Module):  # x @ W.T + b works on the (1, N, in) array a tuple becomes
+        def __init__(self, in_features, out_features, *, rng=None):
+            self.inner = bp.Linear(in_features, out_features, rng=rng)
+
+        def forward(self, x):
+            x = np.asarray(x)
+            return (x @ self.inner.weight.data.T + self.inner.bias.data,)
+
+        def backward(self, grad_output):
+            return grad_output @ self.inner.weight.data
+
+    app = LinearLayerTrainer(TupleOut)
+    assert "returned a tuple" in app.state.error and np.isnan(app.state.accuracy)
+    app.train(5)
+    assert app.state.epoch == 0 and "check what forward returns" in app.message.value
+
+
+def test_linear_layer_trainer_does_not_say_a_layer_with_a_nan_loss_raised():
+    class Exploding(bp.Linear):
+        def backward(self, grad_output):
+            return super().backward(grad_output) * 1e300
+
+    app = LinearLayerTrainer(Exploding)
+    app.train(5)
+    assert app.state.error.startswith("the loss is not finite")
+    assert app.figure.axes[0].get_title() == "the loss is not finite: no boundary"

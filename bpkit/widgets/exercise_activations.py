@@ -44,15 +44,25 @@ def backward_curve(layer_class: type, x: np.ndarray, upstream: float
         ``x`` (n,) -> f(x) (n,), dx (n,).
     """
     layer = layer_class()
+    if not callable(layer):
+        raise TypeError(f"{layer_class.__name__}() cannot be called like a layer: make it a "
+                        f"subclass of bp.Module (class {layer_class.__name__}(bp.Module))")
     with np.errstate(all="ignore"):
-        y = np.asarray(layer(x.copy()), dtype=np.float64)
+        y = _array(layer(x.copy()), "forward")
         g = np.full(x.shape, float(upstream))
         g_in = g.copy()
         dx = layer.backward(g_in)
     changed = not np.array_equal(g_in, g)
-    if dx is None:
-        raise TypeError("backward returned None (is `return` missing?)")
-    return y, np.asarray(dx, dtype=np.float64), changed
+    return y, _array(dx, "backward"), changed
+
+
+def _array(value: Any, method: str) -> np.ndarray:
+    """What ``method`` returned as a float array, or a TypeError naming a None or a tuple."""
+    if value is None:
+        raise TypeError(f"{method} returned None (is `return` missing?)")
+    if isinstance(value, tuple):
+        raise TypeError(f"{method} returned a tuple; expected one array")
+    return np.asarray(value, dtype=np.float64)
 
 
 @dataclass

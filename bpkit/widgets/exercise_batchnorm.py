@@ -10,6 +10,7 @@ mode (your running statistics): with a right layer the two agree after some trai
 
 from __future__ import annotations
 
+import copy
 import html
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,20 +79,32 @@ class BatchNormTrainerState:
 
 
 def _sigmoid_inputs(model: Any, X: np.ndarray, train: bool) -> np.ndarray:
-    """The std of the input of every Sigmoid, in the given mode (running stats untouched)."""
-    from bpkit import Sigmoid
+    """The std of the input of every Sigmoid, in the given mode (running stats untouched).
 
-    model.train(train)
-    saved = [(m, m.running_mean.copy(), m.running_var.copy()) for m in model.modules()
-             if isinstance(getattr(m, "running_mean", None), np.ndarray)]
+    The model is back in training mode afterwards, with its running statistics as they
+    were, even when a layer raises.
+    """
+    from bpkit import Linear, Sigmoid
+
+    saved = [(m, copy.copy(m.running_mean), copy.copy(m.running_var)) for m in model.modules()
+             if hasattr(m, "running_mean") and hasattr(m, "running_var")]
     stds, h = [], X
-    for layer in model.layers if hasattr(model, "layers") else model.children():
-        if isinstance(layer, Sigmoid):
-            stds.append(float(np.std(h)))
-        h = layer(h)
-    for m, mean, var in saved:  # a training-mode look must not count as a training step
-        m.running_mean, m.running_var = mean, var
-    model.train(True)
+    try:
+        model.train(train)
+        for layer in model.layers if hasattr(model, "layers") else model.children():
+            if isinstance(layer, Sigmoid):
+                stds.append(float(np.std(h)))
+            h = layer(h)
+            if not isinstance(layer, (Linear, Sigmoid)) and (
+                    not isinstance(h, np.ndarray) or h.shape != (len(X), WIDTH)):
+                got = f"shape {h.shape}" if isinstance(h, np.ndarray) else (
+                    "None (is `return` missing?)" if h is None else f"a {type(h).__name__}")
+                raise TypeError(f"{type(layer).__name__}.forward returned {got}; expected an "
+                                f"array of shape {(len(X), WIDTH)}")
+    finally:
+        for m, mean, var in saved:  # a training-mode look must not count as a training step
+            m.running_mean, m.running_var = mean, var
+        model.train(True)
     return np.array(stds)
 
 
@@ -192,13 +205,17 @@ class BatchNormTrainer(WidgetApp):
         if self.model is not None and not s.error:
             try:
                 with np.errstate(all="ignore"):
-                    s.std_train = _sigmoid_inputs(self.model, self.X, train=True)
-                    s.std_eval = _sigmoid_inputs(self.model, self.X, train=False)
+                    std_train = _sigmoid_inputs(self.model, self.X, train=True)
+                    std_eval = _sigmoid_inputs(self.model, self.X, train=False)
                     self.model.eval()
-                    s.accuracy_eval = float(np.mean(self.model(self.X).argmax(1) == self.y))
-                    self.model.train()
+                    try:
+                        s.accuracy_eval = float(np.mean(self.model(self.X).argmax(1) == self.y))
+                    finally:
+                        self.model.train()
+                s.std_train, s.std_eval = std_train, std_eval
             except Exception as exc:
                 s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                s.std_train, s.std_eval = np.zeros(0), np.zeros(0)
         s.accuracy_plain = float(np.mean(self.plain(self.X).argmax(1) == self.y))
         if s.error:
             self.message.value = ("<span style='color:#cf222e'>Your layer: <code>"
@@ -235,4 +252,4 @@ class BatchNormTrainer(WidgetApp):
         right.set_ylim(0, 2)
         right.set_xlabel("layer")
         right.set_ylabel("std of the sigmoid's input")
-        right.set_title("After your BatchNorm1d" if not s.error else "your layer raised")
+        right.set_title("After your BatchNorm1d" if not s.error else "your layer failed")

@@ -68,9 +68,17 @@ def _evaluate(df: Function, xs: np.ndarray) -> tuple[np.ndarray, str]:
     """``df(xs)`` as a float array of xs's shape, or NaNs and the error message."""
     try:
         with np.errstate(all="ignore"):
-            values = np.asarray(df(xs.copy()), dtype=np.float64)
+            raw = df(xs.copy())
+            if raw is None or isinstance(raw, tuple):
+                what = "None (is `return` missing?)" if raw is None else "a tuple"
+                raise TypeError(f"your derivative returned {what}; expected an array of the "
+                                f"shape of x, {xs.shape}")
+            values = np.asarray(raw, dtype=np.float64)
         if values.shape != xs.shape:
-            values = np.broadcast_to(values, xs.shape).copy()
+            if values.size != 1:
+                raise ValueError(f"your derivative returned shape {values.shape} for x of "
+                                 f"shape {xs.shape}; expected the shape of x")
+            values = np.broadcast_to(values.reshape(()), xs.shape).copy()
     except Exception as exc:  # the learner's code: shown in the panel, not raised
         return np.full(xs.shape, np.nan), f"{type(exc).__name__}: {exc}".rstrip(": ")
     return values, ""
@@ -122,7 +130,8 @@ class ChainRuleExplorer(WidgetApp):
         slope = float(slope_arr[0])
         true_slope = float(numerical_slope(f, x))
         diff = np.abs(yours - numerical)
-        max_diff = float(np.max(diff)) if not error else float("nan")
+        max_diff = float(np.nanmax(diff)) if not error and np.any(np.isfinite(diff)) \
+            else float("nan")
         agree = bool(not error and np.all(diff <= AGREE * (1.0 + np.abs(numerical))))
         self.state = ChainRuleState(
             label=str(self.function.label), x=x, fx=float(f(np.array(x))), slope=slope,
@@ -165,10 +174,13 @@ class ChainRuleExplorer(WidgetApp):
         right.set_xlim(X_MIN, X_MAX)
         right.set_xlabel("x")
         right.set_ylabel("f'(x)")
+        bad = int(np.sum(~np.isfinite(s.yours)))
         if s.error:
-            verdict = "your derivative raised an error"
+            verdict = "your derivative failed (see below)"
         elif s.agree:
             verdict = "yours matches everywhere"
+        elif bad:
+            verdict = f"yours is NaN or inf at {bad} of {GRID} points"
         else:
             verdict = f"yours is off: max |difference| {s.max_difference:.3g}"
         right.set_title(f"Derivative on [{X_MIN:g}, {X_MAX:g}]: {verdict}")
@@ -177,7 +189,7 @@ class ChainRuleExplorer(WidgetApp):
 
 def _panel(s: ChainRuleState) -> str:
     if s.error:
-        return (f"<b>Your derivative raised</b> <code>{html.escape(s.error)}</code>: write it "
+        return (f"<b>Your derivative failed:</b> <code>{html.escape(s.error)}</code>. Fix it "
                 "(and run its cell), then move x again.")
     mark = "✔" if s.difference <= AGREE * (1 + abs(s.true_slope)) else "✘"
     return html.escape(

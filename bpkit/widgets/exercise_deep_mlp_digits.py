@@ -45,6 +45,41 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
+def _what(value: Any) -> str:
+    return "None (is `return` missing?)" if value is None else f"a {type(value).__name__}"
+
+
+def _images(value: Any, who: str, shape: tuple[int, ...]) -> np.ndarray:
+    """What ``standardize`` returned, or an error naming a None or a wrong shape."""
+    if value is None or isinstance(value, tuple):
+        raise TypeError(f"{who} returned {_what(value)}; expected an array of shape {shape}")
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f"{who} returned shape {array.shape} for images of shape {shape}")
+    return array
+
+
+def _losses(result: Any) -> list[float]:
+    """The per-epoch losses ``train`` returned (a list, an array or bp.fit's History)."""
+    losses = getattr(result, "loss", result)
+    if losses is None or isinstance(losses, (str, dict)) or np.ndim(losses) != 1:
+        raise TypeError(f"train returned {_what(result)}; expected the per-epoch losses (a "
+                        "list of floats, or bp.fit's History)")
+    return [float(v) for v in losses]
+
+
+def _labels(value: Any, n: int) -> np.ndarray:
+    """What ``predict`` returned, or an error naming a None or a wrong shape."""
+    if value is None or isinstance(value, tuple):
+        raise TypeError(f"predict returned {_what(value)}; expected {n} class indices")
+    labels = np.asarray(value)
+    if labels.shape != (n,):
+        hint = " (take the argmax of the logits)" if labels.ndim == 2 else ""
+        raise ValueError(f"predict returned shape {labels.shape} for {n} images; expected "
+                         f"({n},) class indices{hint}")
+    return labels
+
+
 class DigitsPipeline(WidgetApp):
     """Train your digits model on a chosen number of images, standardised or raw.
 
@@ -71,8 +106,10 @@ class DigitsPipeline(WidgetApp):
                                 f"{type(fn).__name__}")
         self.standardize, self.make_model = standardize, make_model
         self.train_fn, self.predict = train, predict
-        self.X_train, self.y_train = np.asarray(X_train), np.asarray(y_train)
-        self.X_test, self.y_test = np.asarray(X_test), np.asarray(y_test)
+        # copies: your arrays stay yours, and what your code does to the ones it is given
+        # (each call gets its own copy) cannot change the next run
+        self.X_train, self.y_train = np.array(X_train), np.array(y_train)
+        self.X_test, self.y_test = np.array(X_test), np.array(y_test)
         if len(self.X_train) != len(self.y_train) or len(self.X_test) != len(self.y_test):
             raise ValueError("DigitsPipeline: X and y must have the same number of rows")
         self.seed = int(rng)
@@ -96,15 +133,21 @@ class DigitsPipeline(WidgetApp):
         try:
             with np.errstate(all="ignore"):
                 if std:
-                    Z, Z_test = self.standardize(X, X), self.standardize(X, self.X_test)
+                    Z = _images(self.standardize(X.copy(), X.copy()), "standardize", X.shape)
+                    Z_test = _images(self.standardize(X.copy(), self.X_test.copy()),
+                                     "standardize", self.X_test.shape)
                 else:
                     Z, Z_test = X.astype(np.float64), self.X_test.astype(np.float64)
                 rng = np.random.default_rng(self.seed)
                 model = self.make_model(rng)
-                result = self.train_fn(model, Z, y, rng)
-                s.losses = [float(v) for v in getattr(result, "loss", result)]
-                s.train_accuracy = float(np.mean(np.asarray(self.predict(model, Z)) == y))
-                pred = np.asarray(self.predict(model, Z_test)).astype(int)
+                if not hasattr(model, "parameters") or not callable(model):
+                    raise TypeError(f"make_model returned {_what(model)}; expected a Module "
+                                    "such as bp.Sequential(...)")
+                result = self.train_fn(model, Z.copy(), y.copy(), rng)
+                s.losses = _losses(result)
+                s.train_accuracy = float(np.mean(_labels(self.predict(model, Z.copy()), len(y))
+                                                 == y))
+                pred = _labels(self.predict(model, Z_test.copy()), len(Z_test)).astype(int)
         except Exception as exc:  # the learner's code, or a diverged bp.fit
             s.error = _short(exc)
         else:
@@ -124,7 +167,7 @@ class DigitsPipeline(WidgetApp):
         s = self.state
         pending = (int(self.n_train.value), bool(self.standardize_box.value))
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your code raised: "
+            self.message.value = (f"<span style='color:#cf222e'>Your code failed: "
                                   f"<code>{html.escape(s.error)}</code></span>")
         elif not s.trained:
             self.message.value = "Press Train to run your pipeline (a few seconds)."

@@ -29,12 +29,26 @@ def average_output(layer: Any, passes: int, shape: tuple[int, ...] = SHAPE
     Shape:
         returns two arrays of ``shape``.
     """
-    x = np.ones(shape)
-    first = np.asarray(layer(x), dtype=np.float64)
+    first = _output(layer(np.ones(shape)))
     total = first.copy()
-    for _ in range(passes - 1):
-        total += np.asarray(layer(x), dtype=np.float64)
+    for _ in range(passes - 1):  # a fresh x each pass: a forward that writes into x can't compound
+        total += _output(layer(np.ones(shape)))
     return first, total / passes
+
+
+def _output(value: Any) -> np.ndarray:
+    if value is None:
+        raise TypeError("forward returned None (is `return` missing?)")
+    if isinstance(value, tuple):
+        raise TypeError("forward returned a tuple; expected one array")
+    return np.asarray(value, dtype=np.float64)
+
+
+def _changes_input(layer: Any) -> bool:
+    """Whether one forward pass of ``layer`` wrote into its input array."""
+    x = np.ones(SHAPE)
+    layer(x)
+    return not np.array_equal(x, np.ones(SHAPE))
 
 
 @dataclass
@@ -55,6 +69,7 @@ class DropoutState:
     zero_fraction: float = float("nan")
     overall_mean: float = float("nan")
     error: str = ""
+    input_changed: bool = False  # your forward wrote into the x it was given
 
 
 class DropoutLab(WidgetApp):
@@ -100,6 +115,9 @@ class DropoutLab(WidgetApp):
             layer.train(s.mode == "train")
             with np.errstate(all="ignore"):
                 s.first, s.mean = average_output(layer, s.passes)
+                probe = self.dropout_class(s.p, rng=s.seed)
+                probe.train(s.mode == "train")
+                s.input_changed = _changes_input(probe)
         except Exception as exc:  # the learner's class
             s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         if s.first is not None and s.first.shape == SHAPE:
@@ -116,13 +134,16 @@ class DropoutLab(WidgetApp):
                 f"{s.mode} mode, p = {s.p:g}: {s.zero_fraction:.0%} of the units dropped in "
                 f"this pass; the mean over {s.passes} passes is {s.overall_mean:.3f} "
                 f"(eval mode gives exactly 1)")
+            if s.input_changed:
+                self.message.value += html.escape(
+                    ";  ✘ your forward changed the input x it was given (compute a new array)")
 
     def draw(self, figure: Any) -> None:
         """Left: one output. Right: every unit's mean output over the passes."""
         s = self.state
         left, right = figure.subplots(1, 2)
         if s.error:
-            left.set_title("your layer raised")
+            left.set_title("your layer failed: see below")
             right.set_title("")
             return
         top = max(1.0 / (1.0 - s.p), 1.0)
@@ -131,10 +152,13 @@ class DropoutLab(WidgetApp):
         left.set_xticks([])
         left.set_yticks([])
         means = s.mean.ravel()
+        finite = means[np.isfinite(means)]
         right.plot(np.arange(means.size), means, ".", color="C0", gid="means")
         right.axhline(1.0, color="C3", ls="--", lw=1, label="eval value (1)")
-        right.axhline(float(means.mean()), color="C0", lw=1, label="average of all units")
-        right.set_ylim(0.0, max(2.0, float(means.max()) * 1.05))
+        if np.isfinite(s.overall_mean):
+            right.axhline(s.overall_mean, color="C0", lw=1, label="average of all units")
+        top = float(finite.max()) * 1.05 if finite.size else 2.0
+        right.set_ylim(0.0, max(2.0, top))
         right.set_xlabel("unit")
         right.set_ylabel(f"mean over {s.passes} passes")
         right.set_title("each unit's average output")

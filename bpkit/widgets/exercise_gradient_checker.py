@@ -28,13 +28,46 @@ NumericalGradient = Callable[..., Any]
 RelError = Callable[[Any, Any], Any]
 
 
-def _estimate(numerical_gradient: NumericalGradient, case: Case, h: float) -> np.ndarray:
+def _raw_estimate(numerical_gradient: NumericalGradient, case: Case, h: float) -> Any:
     x = case.x.copy()
 
     def f() -> float:
         return case.f(x)
 
-    return np.asarray(numerical_gradient(f, x, h), dtype=np.float64)
+    f.__qualname__ = "f"  # errors such as "f() takes 0 positional arguments" name f
+    return numerical_gradient(f, x, h)
+
+
+def _estimate(numerical_gradient: NumericalGradient, case: Case, h: float) -> np.ndarray:
+    return np.asarray(_raw_estimate(numerical_gradient, case, h), dtype=np.float64)
+
+
+def _checked_estimate(numerical_gradient: NumericalGradient, case: Case, h: float
+                      ) -> np.ndarray:
+    """Your estimate at ``h``, or an error naming a None, a tuple or a wrong shape."""
+    raw = _raw_estimate(numerical_gradient, case, h)
+    shape = case.x.shape
+    if raw is None or isinstance(raw, tuple):
+        what = "None (is `return` missing?)" if raw is None else "a tuple"
+        raise TypeError(f"numerical_gradient returned {what}; expected an array of the shape "
+                        f"of x, {shape}")
+    estimate = np.asarray(raw, dtype=np.float64)
+    if estimate.shape != shape:
+        raise ValueError(f"numerical_gradient returned shape {estimate.shape} for x of shape "
+                         f"{shape}; expected the shape of x")
+    return estimate
+
+
+def _as_float(value: Any) -> float:
+    """What ``rel_error`` returned as a float, or an error naming what came instead."""
+    if value is None:
+        raise TypeError("rel_error returned None (is `return` missing?)")
+    if isinstance(value, tuple):
+        raise TypeError("rel_error returned a tuple; expected one number")
+    if np.ndim(value) > 0:
+        raise TypeError(f"rel_error returned an array of shape {np.shape(value)}; expected one "
+                        "number, the largest relative difference")
+    return float(value)
 
 
 def error_curve(numerical_gradient: NumericalGradient, rel_error: RelError, case: Case,
@@ -48,7 +81,7 @@ def error_curve(numerical_gradient: NumericalGradient, rel_error: RelError, case
     out = np.empty(len(steps))
     for i, h in enumerate(steps):
         est = _estimate(numerical_gradient, case, float(h))
-        out[i] = float(rel_error(est, exact)) if est.shape == exact.shape else np.nan
+        out[i] = _as_float(rel_error(est, exact)) if est.shape == exact.shape else np.nan
     return out
 
 
@@ -128,8 +161,8 @@ class GradientCheckerLab(WidgetApp):
         if not s.error:
             try:
                 with np.errstate(all="ignore"):
-                    s.estimate = _estimate(self.numerical_gradient, case, h)
-                    s.error_at_h = float(self.rel_error(s.estimate, s.exact))
+                    s.estimate = _checked_estimate(self.numerical_gradient, case, h)
+                    s.error_at_h = _as_float(self.rel_error(s.estimate, s.exact))
             except Exception as exc:
                 s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         if np.any(np.isfinite(s.errors)):
@@ -160,6 +193,7 @@ class GradientCheckerLab(WidgetApp):
             left.text(2e-12, level * 1.8, text, color="C3", fontsize="small")
         left.set_xlabel("step h")
         left.set_ylabel("relative error")
+        left.set_xlim(STEPS[0], STEPS[-1])
         left.set_ylim(1e-13, 5)
         left.set_title("your error curve")
         if s.estimate is not None and s.exact is not None and s.estimate.shape == s.exact.shape:

@@ -182,7 +182,14 @@ class LinearLayerTrainer(WidgetApp):
             except Exception as exc:
                 s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
             else:
-                if np.all(np.isfinite(logits)):
+                want = (len(self.X), int(self.y.max()) + 1)
+                if not isinstance(logits, np.ndarray) or logits.shape != want:
+                    got = (f"shape {logits.shape}" if isinstance(logits, np.ndarray)
+                           else f"a {type(logits).__name__}")
+                    s.error = (f"the network built from your layer returned {got} for input "
+                               f"{self.X.shape}; expected an array of shape {want}: check "
+                               "what forward returns")
+                elif np.all(np.isfinite(logits)):
                     s.accuracy = float(np.mean(logits.argmax(axis=1) == self.y))
         if s.error:
             self.message.value = (f"<span style='color:#cf222e'>Your layer: "
@@ -204,7 +211,9 @@ class LinearLayerTrainer(WidgetApp):
             left.set_title(f"Epoch {s.epoch}: training accuracy {s.accuracy:.1%}")
         else:
             left.scatter(self.X[:, 0], self.X[:, 1], c=self.y, s=12, cmap="coolwarm")
-            left.set_title("your layer raised: no boundary")
+            reason = ("the loss is not finite" if s.error.startswith("the loss")
+                      else "your layer failed")
+            left.set_title(f"{reason}: no boundary")
             left.set_xlabel("$x_1$")
             left.set_ylabel("$x_2$")
         if s.losses:

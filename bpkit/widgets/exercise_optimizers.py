@@ -69,10 +69,17 @@ class FunctionOptimizer:
         """One update of every parameter by the rule."""
         for p, state in zip(self.params, self.state, strict=True):
             new = self.rule(p.data.copy(), p.grad.copy(), state, self.lr, **self.hyper)
+            name = getattr(self.rule, "__name__", "the rule")
+            if new is None:
+                raise TypeError(f"{name} returned None (is `return` missing?); expected the new "
+                                "parameter")
+            if isinstance(new, tuple):
+                raise TypeError(f"{name} returned a tuple; return only the new parameter (keep "
+                                "running averages in the state dict)")
             new = np.asarray(new)
             if new.shape != p.data.shape:
-                raise ValueError(f"{getattr(self.rule, '__name__', 'the rule')} returned shape "
-                                 f"{new.shape} for a parameter of shape {p.data.shape}")
+                raise ValueError(f"{name} returned shape {new.shape} for a parameter of shape "
+                                 f"{p.data.shape}")
             p.data[...] = new
 
 
@@ -213,7 +220,7 @@ class YourOptimizerRace(WidgetApp):
         parts = []
         for racer in self.rules:
             if s.errors.get(racer):
-                parts.append(f"<b>{racer}</b>: your rule raised <code>"
+                parts.append(f"<b>{racer}</b>: your rule failed: <code>"
                              f"{html.escape(s.errors[racer])}</code>")
                 continue
             diff = s.difference[racer]

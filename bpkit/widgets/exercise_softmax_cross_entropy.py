@@ -38,11 +38,34 @@ def run_learner(softmax_fn: Any, loss_class: type, z: np.ndarray, label: int
     logits = np.asarray(z, dtype=np.float64).reshape(1, -1)
     labels = np.array([int(label)])
     with np.errstate(all="ignore"):
-        p = np.asarray(softmax_fn(logits.copy()), dtype=np.float64).reshape(-1)
+        p = _row(softmax_fn(logits.copy()), "your softmax", logits.shape)
         loss_fn = loss_class()
-        value = float(loss_fn(logits.copy(), labels.copy()))
-        grad = np.asarray(loss_fn.backward(), dtype=np.float64).reshape(-1)
+        value = _number(loss_fn(logits.copy(), labels.copy()))
+        grad = _row(loss_fn.backward(), "your backward", logits.shape)
     return p, value, grad
+
+
+def _row(value: Any, who: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An (N, C) result as the (C,) row shown, or an error naming what came instead."""
+    if value is None:
+        raise TypeError(f"{who} returned None (is `return` missing?)")
+    if isinstance(value, tuple):
+        raise TypeError(f"{who} returned a tuple; expected one array of shape {shape}")
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f"{who} returned shape {array.shape} for logits of shape {shape}; "
+                         f"expected {shape}")
+    return array.reshape(-1)
+
+
+def _number(value: Any) -> float:
+    """The loss as a float, or an error naming what the loss returned instead."""
+    if value is None:
+        raise TypeError("your loss returned None (is `return` missing?)")
+    if isinstance(value, (np.ndarray, list, tuple)) and np.ndim(value) > 0:
+        raise TypeError(f"your loss returned an array of shape {np.shape(value)}; expected "
+                        "one float, the mean over the batch")
+    return float(value)
 
 
 @dataclass
@@ -123,9 +146,6 @@ class SoftmaxLossExplorer(WidgetApp):
                                  grad_ref, False, False, "")
         try:
             p, value, grad = run_learner(self.softmax_fn, self.loss_class, z, label)
-            if p.shape != (CLASSES,) or grad.shape != (CLASSES,):
-                raise ValueError(f"expected {CLASSES} probabilities and {CLASSES} gradient "
-                                 f"entries, got shapes {p.shape} and {grad.shape}")
         except Exception as exc:  # the learner's code: shown, not raised
             state.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         else:

@@ -51,6 +51,18 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
+def _what(value: Any) -> str:
+    return "None (is `return` missing?)" if value is None else f"a {type(value).__name__}"
+
+
+def _loss(value: Any) -> float:
+    """What ``train_epoch`` returned as a float, or an error naming what came instead."""
+    if value is None or isinstance(value, (list, tuple, dict)) or np.ndim(value) > 0:
+        raise TypeError(f"train_epoch returned {_what(value)}; expected one float, the mean "
+                        "loss per point of the epoch")
+    return float(value)
+
+
 class SpiralLoop(WidgetApp):
     """Train an MLP from your ``make_model`` with your ``train_epoch`` on a 3-arm spiral.
 
@@ -108,6 +120,9 @@ class SpiralLoop(WidgetApp):
         self.loss_fn = CrossEntropyLoss()
         try:
             self.model = self.make_model(self.rng)
+            if not hasattr(self.model, "parameters") or not callable(self.model):
+                raise TypeError(f"make_model returned {_what(self.model)}; expected a Module "
+                                "such as bp.Sequential(...)")
             opt_class = optim.Adam if name == "Adam" else optim.SGD
             self.optimizer = opt_class(self.model.parameters(), lr=self.state.lr)
         except Exception as exc:  # the learner's make_model
@@ -127,8 +142,9 @@ class SpiralLoop(WidgetApp):
             with np.errstate(all="ignore"):
                 for _ in range(n):
                     try:
-                        loss = float(self.train_epoch(self.model, self.loss_fn, self.optimizer,
-                                                      self.X, self.y, s.batch_size, self.rng))
+                        loss = _loss(self.train_epoch(self.model, self.loss_fn, self.optimizer,
+                                                      self.X.copy(), self.y.copy(),
+                                                      s.batch_size, self.rng))
                     except Exception as exc:  # the learner's train_epoch
                         s.error = _short(exc)
                         break

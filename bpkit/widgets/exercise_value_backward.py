@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from bpkit.plot import _graph_values
 from bpkit.widgets._app import WidgetApp
 from bpkit.widgets.graph_stepper import _step_controls
@@ -106,10 +108,11 @@ class _Run:
         for v in self.steps:
             try:
                 v._backward()
+                grads = self._grads(v)
             except Exception as exc:  # the learner's rule: shown, and the steps stop here
                 self.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 break
-            self.records.append([float(v.grad) for v in self.order])
+            self.records.append(grads)
         self.expected = _reference_grads(reference) if reference is not None else {}
         final = dict(zip(self.names, self.records[-1], strict=True))
         self.wrong = [
@@ -121,6 +124,22 @@ class _Run:
             kids = tuple(self.drawn[self.position[id(c)]] for c in v._prev)
             label = str(getattr(v, "label", "") or "")
             self.drawn.append(_Drawn(label, float(v.data), str(v._op), kids))
+
+    def _grads(self, ran: Any) -> list[float]:
+        """Every node's grad as a float, or a TypeError naming the node a rule left wrong."""
+        grads = []
+        for name, v in zip(self.names, self.order, strict=True):
+            g = v.grad
+            if isinstance(g, bool) or not isinstance(g, (int, float, np.floating, np.integer)):
+                hint = " (use the operands' .data, not the Values)" if hasattr(g, "data") \
+                    and not isinstance(g, np.ndarray) else ""
+                ran_name = self.names[self.position[id(ran)]]
+                raise TypeError(
+                    f"after {ran_name}._backward() ({ran._op}), {name}.grad is {g!r} (a "
+                    f"{type(g).__name__}), not a number{hint}"
+                )
+            grads.append(float(g))
+        return grads
 
     @property
     def n_steps(self) -> int:
@@ -245,7 +264,7 @@ def _panel(state: BackpropState) -> str:
     else:
         head += ": root.grad = 1, nothing passed back yet. Press <i>Next</i>."
     if state.error:
-        head += (f" <span style='color:#cf222e'>A rule raised <code>{html.escape(state.error)}"
+        head += (f" <span style='color:#cf222e'>A rule failed: <code>{html.escape(state.error)}"
                  "</code>; the steps stop before it.</span>")
     labelled = [n for n in state.grads if not n.startswith("#") and "#" not in n]
     rows = []
