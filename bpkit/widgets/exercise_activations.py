@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit.widgets._answers import returned_array, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["ActivationBackwardExplorer", "ActivationBackwardState", "backward_curve"]
@@ -30,7 +31,7 @@ DOTS = 41  # numerical estimates drawn as dots
 
 
 def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return short_error(exc)
 
 
 def backward_curve(layer_class: type, x: np.ndarray, upstream: float
@@ -48,21 +49,12 @@ def backward_curve(layer_class: type, x: np.ndarray, upstream: float
         raise TypeError(f"{layer_class.__name__}() cannot be called like a layer: make it a "
                         f"subclass of bp.Module (class {layer_class.__name__}(bp.Module))")
     with np.errstate(all="ignore"):
-        y = _array(layer(x.copy()), "forward")
+        y = returned_array(layer(x.copy()), "forward", "one array")
         g = np.full(x.shape, float(upstream))
         g_in = g.copy()
         dx = layer.backward(g_in)
     changed = not np.array_equal(g_in, g)
-    return y, _array(dx, "backward"), changed
-
-
-def _array(value: Any, method: str) -> np.ndarray:
-    """What ``method`` returned as a float array, or a TypeError naming a None or a tuple."""
-    if value is None:
-        raise TypeError(f"{method} returned None (is `return` missing?)")
-    if isinstance(value, tuple):
-        raise TypeError(f"{method} returned a tuple; expected one array")
-    return np.asarray(value, dtype=np.float64)
+    return y, returned_array(dx, "backward", "one array"), changed
 
 
 @dataclass

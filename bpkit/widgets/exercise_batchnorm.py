@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit.widgets._answers import short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["BatchNormTrainer", "BatchNormTrainerState", "build_network", "digits"]
@@ -156,7 +157,7 @@ class BatchNormTrainer(WidgetApp):
             self.model = build_network(depth, self.norm_class, self.seed)
         except Exception as exc:  # the learner's constructor
             self.model = None
-            self.state.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            self.state.error = short_error(exc)
             return
         self.opt = optim.SGD(self.model.parameters(), lr=self.lr, momentum=0.9)
 
@@ -191,7 +192,7 @@ class BatchNormTrainer(WidgetApp):
                         self.state.loss_plain.append(plain)
                         self.state.epoch += 1
             except Exception as exc:  # the learner's forward/backward
-                self.state.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                self.state.error = short_error(exc)
         self.refresh()
 
     def _on_change(self, change: dict) -> None:
@@ -214,7 +215,7 @@ class BatchNormTrainer(WidgetApp):
                         self.model.train()
                 s.std_train, s.std_eval = std_train, std_eval
             except Exception as exc:
-                s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                s.error = short_error(exc)
                 s.std_train, s.std_eval = np.zeros(0), np.zeros(0)
         s.accuracy_plain = float(np.mean(self.plain(self.X).argmax(1) == self.y))
         if s.error:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit.widgets._answers import returned_array, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["ChainRuleExplorer", "ChainRuleState", "numerical_slope"]
@@ -68,19 +69,15 @@ def _evaluate(df: Function, xs: np.ndarray) -> tuple[np.ndarray, str]:
     """``df(xs)`` as a float array of xs's shape, or NaNs and the error message."""
     try:
         with np.errstate(all="ignore"):
-            raw = df(xs.copy())
-            if raw is None or isinstance(raw, tuple):
-                what = "None (is `return` missing?)" if raw is None else "a tuple"
-                raise TypeError(f"your derivative returned {what}; expected an array of the "
-                                f"shape of x, {xs.shape}")
-            values = np.asarray(raw, dtype=np.float64)
+            values = returned_array(df(xs.copy()), "your derivative",
+                                    f"an array of the shape of x, {xs.shape}")
         if values.shape != xs.shape:
             if values.size != 1:
                 raise ValueError(f"your derivative returned shape {values.shape} for x of "
                                  f"shape {xs.shape}; expected the shape of x")
             values = np.broadcast_to(values.reshape(()), xs.shape).copy()
     except Exception as exc:  # the learner's code: shown in the panel, not raised
-        return np.full(xs.shape, np.nan), f"{type(exc).__name__}: {exc}".rstrip(": ")
+        return np.full(xs.shape, np.nan), short_error(exc)
     return values, ""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit.widgets._answers import returned_array, short_error, what
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["DigitsPipeline", "DigitsPipelineState"]
@@ -41,29 +42,17 @@ class DigitsPipelineState:
     error: str = ""
 
 
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
-
-
-def _what(value: Any) -> str:
-    return "None (is `return` missing?)" if value is None else f"a {type(value).__name__}"
-
-
-def _images(value: Any, who: str, shape: tuple[int, ...]) -> np.ndarray:
+def _images(value: Any, shape: tuple[int, ...]) -> np.ndarray:
     """What ``standardize`` returned, or an error naming a None or a wrong shape."""
-    if value is None or isinstance(value, tuple):
-        raise TypeError(f"{who} returned {_what(value)}; expected an array of shape {shape}")
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != shape:
-        raise ValueError(f"{who} returned shape {array.shape} for images of shape {shape}")
-    return array
+    return returned_array(value, "standardize", f"an array of shape {shape}", shape,
+                          given="images")
 
 
 def _losses(result: Any) -> list[float]:
     """The per-epoch losses ``train`` returned (a list, an array or bp.fit's History)."""
     losses = getattr(result, "loss", result)
     if losses is None or isinstance(losses, (str, dict)) or np.ndim(losses) != 1:
-        raise TypeError(f"train returned {_what(result)}; expected the per-epoch losses (a "
+        raise TypeError(f"train returned {what(result)}; expected the per-epoch losses (a "
                         "list of floats, or bp.fit's History)")
     return [float(v) for v in losses]
 
@@ -71,7 +60,7 @@ def _losses(result: Any) -> list[float]:
 def _labels(value: Any, n: int) -> np.ndarray:
     """What ``predict`` returned, or an error naming a None or a wrong shape."""
     if value is None or isinstance(value, tuple):
-        raise TypeError(f"predict returned {_what(value)}; expected {n} class indices")
+        raise TypeError(f"predict returned {what(value)}; expected {n} class indices")
     labels = np.asarray(value)
     if labels.shape != (n,):
         hint = " (take the argmax of the logits)" if labels.ndim == 2 else ""
@@ -133,15 +122,15 @@ class DigitsPipeline(WidgetApp):
         try:
             with np.errstate(all="ignore"):
                 if std:
-                    Z = _images(self.standardize(X.copy(), X.copy()), "standardize", X.shape)
+                    Z = _images(self.standardize(X.copy(), X.copy()), X.shape)
                     Z_test = _images(self.standardize(X.copy(), self.X_test.copy()),
-                                     "standardize", self.X_test.shape)
+                                     self.X_test.shape)
                 else:
                     Z, Z_test = X.astype(np.float64), self.X_test.astype(np.float64)
                 rng = np.random.default_rng(self.seed)
                 model = self.make_model(rng)
                 if not hasattr(model, "parameters") or not callable(model):
-                    raise TypeError(f"make_model returned {_what(model)}; expected a Module "
+                    raise TypeError(f"make_model returned {what(model)}; expected a Module "
                                     "such as bp.Sequential(...)")
                 result = self.train_fn(model, Z.copy(), y.copy(), rng)
                 s.losses = _losses(result)
@@ -149,7 +138,7 @@ class DigitsPipeline(WidgetApp):
                                                  == y))
                 pred = _labels(self.predict(model, Z_test.copy()), len(Z_test)).astype(int)
         except Exception as exc:  # the learner's code, or a diverged bp.fit
-            s.error = _short(exc)
+            s.error = short_error(exc)
         else:
             s.trained = True
             s.test_accuracy = float(np.mean(pred == self.y_test))

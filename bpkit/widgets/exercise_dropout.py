@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit.widgets._answers import returned_array, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["DropoutLab", "DropoutState", "average_output"]
@@ -29,19 +30,11 @@ def average_output(layer: Any, passes: int, shape: tuple[int, ...] = SHAPE
     Shape:
         returns two arrays of ``shape``.
     """
-    first = _output(layer(np.ones(shape)))
+    first = returned_array(layer(np.ones(shape)), "forward")
     total = first.copy()
     for _ in range(passes - 1):  # a fresh x each pass: a forward that writes into x can't compound
-        total += _output(layer(np.ones(shape)))
+        total += returned_array(layer(np.ones(shape)), "forward")
     return first, total / passes
-
-
-def _output(value: Any) -> np.ndarray:
-    if value is None:
-        raise TypeError("forward returned None (is `return` missing?)")
-    if isinstance(value, tuple):
-        raise TypeError("forward returned a tuple; expected one array")
-    return np.asarray(value, dtype=np.float64)
 
 
 def _changes_input(layer: Any) -> bool:
@@ -119,7 +112,7 @@ class DropoutLab(WidgetApp):
                 probe.train(s.mode == "train")
                 s.input_changed = _changes_input(probe)
         except Exception as exc:  # the learner's class
-            s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            s.error = short_error(exc)
         if s.first is not None and s.first.shape == SHAPE:
             s.zero_fraction = float(np.mean(s.first == 0))
             s.overall_mean = float(np.mean(s.mean))

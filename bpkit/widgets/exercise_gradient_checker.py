@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bpkit.widgets._answers import returned_array, returned_number, short_error
 from bpkit.widgets._app import WidgetApp
 
 if TYPE_CHECKING:  # the functions come from the exercise's checks, imported when used
@@ -45,29 +46,14 @@ def _estimate(numerical_gradient: NumericalGradient, case: Case, h: float) -> np
 def _checked_estimate(numerical_gradient: NumericalGradient, case: Case, h: float
                       ) -> np.ndarray:
     """Your estimate at ``h``, or an error naming a None, a tuple or a wrong shape."""
-    raw = _raw_estimate(numerical_gradient, case, h)
     shape = case.x.shape
-    if raw is None or isinstance(raw, tuple):
-        what = "None (is `return` missing?)" if raw is None else "a tuple"
-        raise TypeError(f"numerical_gradient returned {what}; expected an array of the shape "
-                        f"of x, {shape}")
-    estimate = np.asarray(raw, dtype=np.float64)
-    if estimate.shape != shape:
-        raise ValueError(f"numerical_gradient returned shape {estimate.shape} for x of shape "
-                         f"{shape}; expected the shape of x")
-    return estimate
+    return returned_array(_raw_estimate(numerical_gradient, case, h), "numerical_gradient",
+                          f"an array of the shape of x, {shape}", shape, given="x")
 
 
 def _as_float(value: Any) -> float:
     """What ``rel_error`` returned as a float, or an error naming what came instead."""
-    if value is None:
-        raise TypeError("rel_error returned None (is `return` missing?)")
-    if isinstance(value, tuple):
-        raise TypeError("rel_error returned a tuple; expected one number")
-    if np.ndim(value) > 0:
-        raise TypeError(f"rel_error returned an array of shape {np.shape(value)}; expected one "
-                        "number, the largest relative difference")
-    return float(value)
+    return returned_number(value, "rel_error", "one number, the largest relative difference")
 
 
 def error_curve(numerical_gradient: NumericalGradient, rel_error: RelError, case: Case,
@@ -156,7 +142,7 @@ class GradientCheckerLab(WidgetApp):
                 self._curves[case.name] = (curve, "")
             except Exception as exc:  # the learner's code
                 self._curves[case.name] = (np.full(len(STEPS), np.nan),
-                                           f"{type(exc).__name__}: {exc}".rstrip(": "))
+                                           short_error(exc))
         s.errors, s.error = self._curves[case.name]
         if not s.error:
             try:
@@ -164,7 +150,7 @@ class GradientCheckerLab(WidgetApp):
                     s.estimate = _checked_estimate(self.numerical_gradient, case, h)
                     s.error_at_h = _as_float(self.rel_error(s.estimate, s.exact))
             except Exception as exc:
-                s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                s.error = short_error(exc)
         if np.any(np.isfinite(s.errors)):
             s.best_h = float(STEPS[int(np.nanargmin(s.errors))])
         self.state = s

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.data import make_moons, make_spiral
+from bpkit.widgets._answers import short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["DATASETS", "LinearLayerTrainer", "TrainerState", "build_mlp", "train_epochs"]
@@ -138,7 +139,7 @@ class LinearLayerTrainer(WidgetApp):
                                    np.random.default_rng(self.seed))
         except Exception as exc:  # the learner's constructor
             self.model = None
-            self.state.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            self.state.error = short_error(exc)
             return
         self.loss_fn = CrossEntropyLoss()
         self.optimizer = optim.Adam(self.model.parameters(), lr=self.lr)
@@ -157,7 +158,7 @@ class LinearLayerTrainer(WidgetApp):
                     losses = train_epochs(self.model, self.loss_fn, self.optimizer,
                                           self.X, self.y, n)
             except Exception as exc:  # the learner's forward/backward
-                self.state.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                self.state.error = short_error(exc)
             else:
                 self.state.losses += losses
                 self.state.epoch += n
@@ -180,7 +181,7 @@ class LinearLayerTrainer(WidgetApp):
             try:
                 logits = self.model(self.X)
             except Exception as exc:
-                s.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                s.error = short_error(exc)
             else:
                 want = (len(self.X), int(self.y.max()) + 1)
                 if not isinstance(logits, np.ndarray) or logits.shape != want:

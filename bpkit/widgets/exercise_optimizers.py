@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.module import Parameter
+from bpkit.widgets._answers import short_error
 from bpkit.widgets._app import WidgetApp
 from bpkit.widgets.optimizer_race import (
     GAP_FLOOR,
@@ -131,7 +132,7 @@ def race_against_bpkit(surface: Surface, rules: Mapping[str, Rule], lrs: Mapping
         try:
             path, diverged = run_optimizer(surface, make, lr, steps)
         except Exception as exc:  # the learner's rule
-            state.errors[racer] = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            state.errors[racer] = short_error(exc)
             state.difference[racer] = float("nan")
             continue
         state.errors[racer] = ""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.losses import CrossEntropyLoss, softmax
+from bpkit.widgets._answers import returned_array, returned_number, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["SoftmaxLossExplorer", "SoftmaxLossState", "run_learner"]
@@ -40,32 +41,16 @@ def run_learner(softmax_fn: Any, loss_class: type, z: np.ndarray, label: int
     with np.errstate(all="ignore"):
         p = _row(softmax_fn(logits.copy()), "your softmax", logits.shape)
         loss_fn = loss_class()
-        value = _number(loss_fn(logits.copy(), labels.copy()))
+        value = returned_number(loss_fn(logits.copy(), labels.copy()), "your loss",
+                                "one float, the mean over the batch")
         grad = _row(loss_fn.backward(), "your backward", logits.shape)
     return p, value, grad
 
 
 def _row(value: Any, who: str, shape: tuple[int, ...]) -> np.ndarray:
     """An (N, C) result as the (C,) row shown, or an error naming what came instead."""
-    if value is None:
-        raise TypeError(f"{who} returned None (is `return` missing?)")
-    if isinstance(value, tuple):
-        raise TypeError(f"{who} returned a tuple; expected one array of shape {shape}")
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != shape:
-        raise ValueError(f"{who} returned shape {array.shape} for logits of shape {shape}; "
-                         f"expected {shape}")
-    return array.reshape(-1)
-
-
-def _number(value: Any) -> float:
-    """The loss as a float, or an error naming what the loss returned instead."""
-    if value is None:
-        raise TypeError("your loss returned None (is `return` missing?)")
-    if isinstance(value, (np.ndarray, list, tuple)) and np.ndim(value) > 0:
-        raise TypeError(f"your loss returned an array of shape {np.shape(value)}; expected "
-                        "one float, the mean over the batch")
-    return float(value)
+    expected = f"one array of shape {shape}"
+    return returned_array(value, who, expected, shape, given="logits").reshape(-1)
 
 
 @dataclass
@@ -147,7 +132,7 @@ class SoftmaxLossExplorer(WidgetApp):
         try:
             p, value, grad = run_learner(self.softmax_fn, self.loss_class, z, label)
         except Exception as exc:  # the learner's code: shown, not raised
-            state.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            state.error = short_error(exc)
         else:
             state.p, state.loss, state.grad = p, value, grad
             state.finite = bool(np.all(np.isfinite(p)) and np.isfinite(value)

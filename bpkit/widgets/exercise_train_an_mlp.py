@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.data import make_spiral, train_test_split
+from bpkit.widgets._answers import returned_number, short_error, what
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["OPTIMIZERS", "SpiralLoop", "SpiralLoopState"]
@@ -45,22 +46,6 @@ class SpiralLoopState:
     train_accuracy: float = float("nan")
     heldout_accuracy: float = float("nan")
     error: str = ""
-
-
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
-
-
-def _what(value: Any) -> str:
-    return "None (is `return` missing?)" if value is None else f"a {type(value).__name__}"
-
-
-def _loss(value: Any) -> float:
-    """What ``train_epoch`` returned as a float, or an error naming what came instead."""
-    if value is None or isinstance(value, (list, tuple, dict)) or np.ndim(value) > 0:
-        raise TypeError(f"train_epoch returned {_what(value)}; expected one float, the mean "
-                        "loss per point of the epoch")
-    return float(value)
 
 
 class SpiralLoop(WidgetApp):
@@ -121,13 +106,13 @@ class SpiralLoop(WidgetApp):
         try:
             self.model = self.make_model(self.rng)
             if not hasattr(self.model, "parameters") or not callable(self.model):
-                raise TypeError(f"make_model returned {_what(self.model)}; expected a Module "
+                raise TypeError(f"make_model returned {what(self.model)}; expected a Module "
                                 "such as bp.Sequential(...)")
             opt_class = optim.Adam if name == "Adam" else optim.SGD
             self.optimizer = opt_class(self.model.parameters(), lr=self.state.lr)
         except Exception as exc:  # the learner's make_model
             self.model = None
-            self.state.error = _short(exc)
+            self.state.error = short_error(exc)
 
     def reset(self) -> None:
         """Start a fresh run: a new model from the same seed."""
@@ -142,11 +127,13 @@ class SpiralLoop(WidgetApp):
             with np.errstate(all="ignore"):
                 for _ in range(n):
                     try:
-                        loss = _loss(self.train_epoch(self.model, self.loss_fn, self.optimizer,
-                                                      self.X.copy(), self.y.copy(),
-                                                      s.batch_size, self.rng))
+                        loss = returned_number(
+                            self.train_epoch(self.model, self.loss_fn, self.optimizer,
+                                             self.X.copy(), self.y.copy(), s.batch_size,
+                                             self.rng),
+                            "train_epoch", "one float, the mean loss per point of the epoch")
                     except Exception as exc:  # the learner's train_epoch
-                        s.error = _short(exc)
+                        s.error = short_error(exc)
                         break
                     s.losses.append(loss)
                     s.epoch += 1
@@ -177,7 +164,7 @@ class SpiralLoop(WidgetApp):
                 s.train_accuracy = self._accuracy(self.X, self.y)
                 s.heldout_accuracy = self._accuracy(self.X_held, self.y_held)
             except Exception as exc:
-                s.error = _short(exc)
+                s.error = short_error(exc)
         if s.error:
             self.message.value = (f"<span style='color:#cf222e'>Stopped: "
                                   f"<code>{html.escape(s.error)}</code></span>")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.plot import _graph_values
+from bpkit.widgets._answers import short_error
 from bpkit.widgets._app import WidgetApp
 from bpkit.widgets.graph_stepper import _step_controls
 
@@ -110,7 +111,7 @@ class _Run:
                 v._backward()
                 grads = self._grads(v)
             except Exception as exc:  # the learner's rule: shown, and the steps stop here
-                self.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                self.error = short_error(exc)
                 break
             self.records.append(grads)
         self.expected = _reference_grads(reference) if reference is not None else {}
