@@ -549,17 +549,14 @@ class BatchNorm1d(Module):
         use_batch = self.training or self.running_mean is None
         if use_batch:
             n = x.shape[0]
-            if n < 2 and self.running_mean is None:
-                # like PyTorch: one sample would normalise to 0, so the output would be the bias
-                raise ValueError(
-                    f"{_name(self)} needs more than one sample per feature, got input of shape "
-                    f"{x.shape}; with track_running_stats=False it normalises with batch "
-                    "statistics in eval mode too"
-                )
-            if n < 2:
+            if n < 2:  # one sample normalises to 0: the output would be the bias (PyTorch raises)
                 raise ValueError(
                     f"{_name(self)} needs more than one sample per feature in training mode, "
                     f"got input of shape {x.shape}; call .eval() to use the running statistics"
+                    if self.running_mean is not None else
+                    f"{_name(self)} needs more than one sample per feature, got input of shape "
+                    f"{x.shape}; with track_running_stats=False it normalises with batch "
+                    "statistics in eval mode too"
                 )
             mean = x.mean(axis=0)
             xc = x - mean
