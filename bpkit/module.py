@@ -362,8 +362,9 @@ class Sequential(Module):
         try:
             return self.layers[index]
         except IndexError:
-            raise IndexError(f"Sequential index {index} is out of range: it has "
-                             f"{len(self.layers)} layers") from None
+            n = len(self.layers)
+            raise IndexError(f"Sequential index {index} is out of range: it has {n} "
+                             f"layer{'' if n == 1 else 's'}") from None
 
     def __len__(self) -> int:
         return len(self.layers)

@@ -113,6 +113,8 @@ def test_sequential_index_out_of_range_names_the_container_and_its_length(index)
     with pytest.raises(IndexError, match=rf"Sequential index {index} is out of range: it has "
                                          r"5 layers"):
         Sequential(*[ReLU() for _ in range(5)])[index]
+    with pytest.raises(IndexError, match=r"it has 1 layer$"):
+        Sequential(ReLU())[1]
 
 
 def test_sequential_refuses_non_modules():
