@@ -5,6 +5,7 @@ plot, a widget or a cross-check needs them.
 """
 
 from bpkit import data, gradcheck, init, optim, plot, scalar
+from bpkit._version import __version__
 from bpkit.data import (
     Standardizer,
     batches,
@@ -67,8 +68,6 @@ from bpkit.train import (
     predict,
     predict_proba,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GELU",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bpkit._version import __version__
 from bpkit.module import Module
 
 __all__ = ["load", "save"]
@@ -48,8 +49,6 @@ def save(model: Module, path: str | os.PathLike[str]) -> Path:
         if value.dtype.hasobject:
             raise TypeError(f"save: {key!r} of {type(model).__name__} is an object array; "
                             "only numeric arrays can be saved")
-    from bpkit import __version__
-
     meta = {"format_version": FORMAT_VERSION, "bpkit_version": __version__,
             "class": type(model).__name__}
     arrays[_META_KEY] = np.array(json.dumps(meta))
