@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpkit.widgets._answers import returned_array, returned_number, short_error, what
+from bpkit.widgets._answers import (
+    ERROR_COLOUR,
+    error_html,
+    returned_array,
+    returned_number,
+    short_error,
+    what,
+)
 
 
 def test_returned_array_gives_a_float_array_of_the_expected_shape():
@@ -52,3 +59,10 @@ def test_what_and_short_error_are_one_line_each():
     assert what(None) == "None (is `return` missing?)" and what((1,)) == "a tuple"
     assert short_error(ValueError("bad x")) == "ValueError: bad x"
     assert short_error(KeyError()) == "KeyError"
+
+
+def test_error_html_shows_the_learners_error_in_red_and_escaped():
+    out = error_html("Your <layer>", short_error(ValueError("x < 0")), "; stopped & kept.")
+    assert out == (f"<span style='color:{ERROR_COLOUR}'>Your &lt;layer&gt;: "
+                   "<code>ValueError: x &lt; 0</code>; stopped &amp; kept.</span>")
+    assert error_html("Your code", "KeyError").endswith(": <code>KeyError</code></span>")

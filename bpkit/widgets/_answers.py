@@ -1,4 +1,5 @@
-"""What a learner's function returned, checked before an exercise widget uses it.
+"""What a learner's function returned, checked before an exercise widget uses it, and how
+an error from the learner's code is shown.
 
 A forgotten ``return``, a tuple such as ``dx, None`` or an array of the wrong shape would
 otherwise surface as NumPy's own error (or, worse, be flattened into a plausible picture);
@@ -7,11 +8,15 @@ these helpers raise a sentence that names the function and what came back instea
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
 
-__all__ = ["returned_array", "returned_number", "short_error", "what"]
+__all__ = ["ERROR_COLOUR", "error_html", "returned_array", "returned_number", "short_error", "what"]
+
+#: The red of every error an exercise widget shows (GitHub's "danger" red).
+ERROR_COLOUR = "#cf222e"
 
 
 def what(value: Any) -> str:
@@ -52,3 +57,14 @@ def returned_number(value: Any, who: str, expected: str) -> float:
 def short_error(exc: BaseException) -> str:
     """An exception from the learner's code as one line: "ValueError: ..." (or just the name)."""
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def error_html(lead: str, error: str, after: str = "") -> str:
+    """An error from the learner's code as a widget shows it, in red:
+    ``lead: <code>error</code>after``, every part HTML-escaped.
+
+    ``error`` is usually :func:`short_error`'s line, e.g. ``error_html("Your layer",
+    "ValueError: boom")``.
+    """
+    return (f"<span style='color:{ERROR_COLOUR}'>{html.escape(lead)}: "
+            f"<code>{html.escape(error)}</code>{html.escape(after)}</span>")

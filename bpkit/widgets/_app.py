@@ -12,7 +12,27 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["WidgetApp"]
+__all__ = ["WidgetApp", "step_controls"]
+
+
+def step_controls(n: int, value: int = 0) -> tuple[Any, Any, Any, Any]:
+    """A ``step`` IntSlider over 0..n and the Back, Next and Reset buttons that move it."""
+    import ipywidgets as widgets
+
+    step = widgets.IntSlider(
+        value=value, min=0, max=n, step=1, description="step", continuous_update=False
+    )
+    back = widgets.Button(description="Back", icon="step-backward")
+    forward = widgets.Button(description="Next", icon="step-forward")
+    reset = widgets.Button(description="Reset", icon="undo")
+
+    def go(k: int) -> None:
+        step.value = min(max(k, 0), step.max)
+
+    back.on_click(lambda _b: go(step.value - 1))
+    forward.on_click(lambda _b: go(step.value + 1))
+    reset.on_click(lambda _b: go(0))
+    return step, back, forward, reset
 
 
 class WidgetApp:

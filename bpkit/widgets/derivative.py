@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.widgets._app import WidgetApp
+from bpkit.widgets._drawing import decades
 
 __all__ = ["FUNCTIONS", "DerivativeExplorer", "DerivativeState", "finite_difference"]
 
@@ -58,23 +59,6 @@ def _sin_of_square(x: np.ndarray) -> np.ndarray:
 
 def _d_sin_of_square(x: np.ndarray) -> np.ndarray:
     return np.cos(x**2) * 2.0 * x  # chain rule: outer derivative at the inner value, times inner
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _power_of_ten(value: float, _position: int) -> str:
-    """A log-axis tick label such as 10⁻⁸ in plain text (mathtext is slow to lay out)."""
-    return "10" + str(round(np.log10(value))).translate(_SUPERSCRIPT)
-
-
-def _decades(axis: Any, numticks: int) -> None:
-    """Label about ``numticks`` whole decades of a log axis; no minor ticks (fast redraws)."""
-    from matplotlib import ticker
-
-    axis.set_major_locator(ticker.LogLocator(numticks=numticks))
-    axis.set_major_formatter(ticker.FuncFormatter(_power_of_ten))
-    axis.set_minor_locator(ticker.NullLocator())
 
 
 #: The explorer's functions: label -> (f, f') with f' written out by hand.
@@ -277,8 +261,8 @@ class DerivativeExplorer(WidgetApp):
         shown = np.concatenate([current, other, [s.abs_error]])
         lowest = float(np.min(np.maximum(shown, ERROR_FLOOR)))
         right.set_ylim(lowest / 5, None)
-        _decades(right.xaxis, 4)
-        _decades(right.yaxis, 5)
+        decades(right.xaxis, 4)
+        decades(right.yaxis, 5)
         right.set_xlabel("h")
         right.set_ylabel("|estimate - f'(x)|")
         right.set_title("Error of the estimate vs h")

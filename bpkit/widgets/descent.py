@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.widgets._app import WidgetApp
-from bpkit.widgets.derivative import _decades
+from bpkit.widgets._drawing import decades, surface_and_curve_axes
 
 __all__ = [
     "PROBLEMS",
@@ -290,14 +290,6 @@ class DescentState:
     curvature: float
 
 
-def _surface_and_curve_axes(figure: Any) -> tuple[Any, Any]:
-    """A figure's two panels: contours on the left, a curve per step on the right."""
-    figure.set_layout_engine("none")  # fixed margins: faster redraws than constrained
-    margins = {"left": 0.06, "right": 0.985, "bottom": 0.12, "top": 0.91, "wspace": 0.22}
-    left, right = figure.subplots(1, 2, width_ratios=[1.15, 1.0], gridspec_kw=margins)
-    return left, right
-
-
 class DescentExplorer(WidgetApp):
     """Gradient descent on a two-parameter loss: learning rate and steps in, path and verdict out.
 
@@ -407,7 +399,7 @@ class DescentExplorer(WidgetApp):
 
         problem: DescentProblem = self.problem.value
         s = self.state
-        left, right = _surface_and_curve_axes(figure)
+        left, right = surface_and_curve_axes(figure)
 
         plot_loss_surface(
             problem.loss, problem.xlim, problem.ylim, paths={f"lr = {s.lr:.3g}": s.path},
@@ -425,7 +417,7 @@ class DescentExplorer(WidgetApp):
         )
         right.axhline(s.losses[0], color="0.5", ls="--", lw=1, label="starting loss")
         right.set_xlim(0, max(s.steps, 1))
-        _decades(right.yaxis, 6)
+        decades(right.yaxis, 6)
         right.set_xlabel("step")
         right.set_ylabel("loss")
         right.set_title(f"Loss per step (lr = {s.lr:.3g}): {s.verdict}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.widgets._answers import returned_array, short_error
+from bpkit.widgets._answers import error_html, returned_array, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["ActivationBackwardExplorer", "ActivationBackwardState", "backward_curve"]
@@ -155,8 +155,7 @@ class ActivationBackwardExplorer(WidgetApp):
     def _message(self) -> None:
         s = self.state
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your {html.escape(s.label)}: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html(f"Your {s.label}", s.error)
             return
         parts = []
         if s.agree:

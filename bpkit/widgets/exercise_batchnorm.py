@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.widgets._answers import short_error
+from bpkit.widgets._answers import error_html, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["BatchNormTrainer", "BatchNormTrainerState", "build_network", "digits"]
@@ -219,8 +219,7 @@ class BatchNormTrainer(WidgetApp):
                 s.std_train, s.std_eval = np.zeros(0), np.zeros(0)
         s.accuracy_plain = float(np.mean(self.plain(self.X).argmax(1) == self.y))
         if s.error:
-            self.message.value = ("<span style='color:#cf222e'>Your layer: <code>"
-                                  f"{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Your layer", s.error)
         else:
             self.message.value = html.escape(
                 f"epoch {s.epoch}: accuracy (eval mode) with your BatchNorm1d "

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.widgets._answers import returned_array, short_error, what
+from bpkit.widgets._answers import ERROR_COLOUR, error_html, returned_array, short_error, what
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["DigitsPipeline", "DigitsPipelineState"]
@@ -156,8 +156,7 @@ class DigitsPipeline(WidgetApp):
         s = self.state
         pending = (int(self.n_train.value), bool(self.standardize_box.value))
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your code failed: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Your code failed", s.error)
         elif not s.trained:
             self.message.value = "Press Train to run your pipeline (a few seconds)."
         else:
@@ -185,7 +184,7 @@ class DigitsPipeline(WidgetApp):
         for i, j in zip(*np.nonzero(matrix), strict=True):
             if i != j:
                 right.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                           color="#cf222e")
+                           color=ERROR_COLOUR)
         right.set_xticks(range(10))
         right.set_yticks(range(10))
         right.set_xlabel("predicted")

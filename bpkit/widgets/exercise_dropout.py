@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.widgets._answers import returned_array, short_error
+from bpkit.widgets._answers import error_html, returned_array, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["DropoutLab", "DropoutState", "average_output"]
@@ -120,8 +120,7 @@ class DropoutLab(WidgetApp):
             s.error = f"the output has shape {np.shape(s.first)}, not {SHAPE}"
         self.state = s
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your layer: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Your layer", s.error)
         else:
             self.message.value = html.escape(
                 f"{s.mode} mode, p = {s.p:g}: {s.zero_fraction:.0%} of the units dropped in "

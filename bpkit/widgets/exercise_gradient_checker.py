@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bpkit.widgets._answers import returned_array, returned_number, short_error
+from bpkit.widgets._answers import error_html, returned_array, returned_number, short_error
 from bpkit.widgets._app import WidgetApp
 
 if TYPE_CHECKING:  # the functions come from the exercise's checks, imported when used
@@ -155,8 +155,7 @@ class GradientCheckerLab(WidgetApp):
             s.best_h = float(STEPS[int(np.nanargmin(s.errors))])
         self.state = s
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your code: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Your code", s.error)
         else:
             verdict = "good" if s.error_at_h < 1e-7 else (
                 "wrong" if s.error_at_h > 1e-2 else "look closer")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.data import make_moons, make_spiral
-from bpkit.widgets._answers import short_error
+from bpkit.widgets._answers import error_html, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["DATASETS", "LinearLayerTrainer", "TrainerState", "build_mlp", "train_epochs"]
@@ -193,8 +193,7 @@ class LinearLayerTrainer(WidgetApp):
                 elif np.all(np.isfinite(logits)):
                     s.accuracy = float(np.mean(logits.argmax(axis=1) == self.y))
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your layer: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Your layer", s.error)
         else:
             last = f", loss {s.losses[-1]:.4f}" if s.losses else ""
             self.message.value = html.escape(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.losses import CrossEntropyLoss, softmax
-from bpkit.widgets._answers import returned_array, returned_number, short_error
+from bpkit.widgets._answers import error_html, returned_array, returned_number, short_error
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["SoftmaxLossExplorer", "SoftmaxLossState", "run_learner"]
@@ -147,8 +147,7 @@ class SoftmaxLossExplorer(WidgetApp):
     def _message(self) -> None:
         s = self.state
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Your code: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Your code", s.error)
         elif s.agree:
             self.message.value = html.escape(
                 f"✔ your softmax, loss ({s.loss:.4f}) and gradient match bpkit's")

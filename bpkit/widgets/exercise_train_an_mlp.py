@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.data import make_spiral, train_test_split
-from bpkit.widgets._answers import returned_number, short_error, what
+from bpkit.widgets._answers import error_html, returned_number, short_error, what
 from bpkit.widgets._app import WidgetApp
 
 __all__ = ["OPTIMIZERS", "SpiralLoop", "SpiralLoopState"]
@@ -166,8 +166,7 @@ class SpiralLoop(WidgetApp):
             except Exception as exc:
                 s.error = short_error(exc)
         if s.error:
-            self.message.value = (f"<span style='color:#cf222e'>Stopped: "
-                                  f"<code>{html.escape(s.error)}</code></span>")
+            self.message.value = error_html("Stopped", s.error)
             return
         last = f", loss {s.losses[-1]:.4f}" if s.losses else ""
         self.message.value = html.escape(

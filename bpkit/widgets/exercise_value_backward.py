@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from bpkit.plot import _graph_values
-from bpkit.widgets._answers import short_error
-from bpkit.widgets._app import WidgetApp
-from bpkit.widgets.graph_stepper import _step_controls
+from bpkit.widgets._answers import error_html, short_error
+from bpkit.widgets._app import WidgetApp, step_controls
 
 __all__ = ["BackpropState", "BackpropStepper", "draw_backprop"]
 
@@ -236,7 +235,7 @@ class BackpropStepper(WidgetApp):
             )
         self.run = _Run(root, reference)
         self.rankdir = rankdir
-        self.step, self.back_button, self.next_button, self.reset_button = _step_controls(
+        self.step, self.back_button, self.next_button, self.reset_button = step_controls(
             self.run.n_steps
         )
         controls = [self.back_button, self.next_button, self.reset_button, self.step]
@@ -265,8 +264,7 @@ def _panel(state: BackpropState) -> str:
     else:
         head += ": root.grad = 1, nothing passed back yet. Press <i>Next</i>."
     if state.error:
-        head += (f" <span style='color:#cf222e'>A rule failed: <code>{html.escape(state.error)}"
-                 "</code>; the steps stop before it.</span>")
+        head += " " + error_html("A rule failed", state.error, "; the steps stop before it.")
     labelled = [n for n in state.grads if not n.startswith("#") and "#" not in n]
     rows = []
     for name in labelled:

@@ -22,7 +22,7 @@ import numpy as np
 from bpkit.gradcheck import rel_error
 from bpkit.layers import Linear, Tanh
 from bpkit.widgets._app import WidgetApp
-from bpkit.widgets.derivative import _decades
+from bpkit.widgets._drawing import decades
 
 __all__ = [
     "DTYPES",
@@ -395,8 +395,8 @@ class GradcheckExplorer(WidgetApp):
         lowest = float(np.min(np.maximum(shown, ERROR_FLOOR)))
         ax.set_ylim(min(lowest / 10, 1e-8), 10.0)
         ax.set_xlim(s.hs[0], s.hs[-1])
-        _decades(ax.xaxis, 8)
-        _decades(ax.yaxis, 8)
+        decades(ax.xaxis, 8)
+        decades(ax.yaxis, 8)
         ax.set_xlabel("step h")
         ax.set_ylabel("max relative error")
         ax.set_title(f"{s.label} in {s.dtype}: {s.method} difference")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpkit.scalar import BackwardStep, Value, backward_steps, topological_order
-from bpkit.widgets._app import WidgetApp
+from bpkit.widgets._app import WidgetApp, step_controls
 
 __all__ = ["GraphStepper", "GraphStepperState", "StepTerm", "draw_backward_step"]
 
@@ -233,26 +233,6 @@ def draw_backward_step(
     return ax.figure
 
 
-def _step_controls(n: int, value: int = 0) -> tuple[Any, Any, Any, Any]:
-    """A ``step`` IntSlider over 0..n and the Back, Next and Reset buttons that move it."""
-    import ipywidgets as widgets
-
-    step = widgets.IntSlider(
-        value=value, min=0, max=n, step=1, description="step", continuous_update=False
-    )
-    back = widgets.Button(description="Back", icon="step-backward")
-    forward = widgets.Button(description="Next", icon="step-forward")
-    reset = widgets.Button(description="Reset", icon="undo")
-
-    def go(k: int) -> None:
-        step.value = min(max(k, 0), step.max)
-
-    back.on_click(lambda _b: go(step.value - 1))
-    forward.on_click(lambda _b: go(step.value + 1))
-    reset.on_click(lambda _b: go(0))
-    return step, back, forward, reset
-
-
 class GraphStepper(WidgetApp):
     """Step through a ``Value``'s backward pass, node by node, with the chain rule spelled out.
 
@@ -291,7 +271,7 @@ class GraphStepper(WidgetApp):
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= n:
             raise ValueError(f"{where} expected step to be an int in 0..{n}, got {step!r}")
         self.rankdir = rankdir
-        self.step, self.back_button, self.next_button, self.reset_button = _step_controls(n, step)
+        self.step, self.back_button, self.next_button, self.reset_button = step_controls(n, step)
         controls = [self.back_button, self.next_button, self.reset_button, self.step]
         super().__init__(controls, figsize=figsize, dpi=100)
 

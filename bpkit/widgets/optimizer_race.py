@@ -21,8 +21,7 @@ import numpy as np
 from bpkit import optim
 from bpkit.module import Parameter
 from bpkit.widgets._app import WidgetApp
-from bpkit.widgets.derivative import _decades
-from bpkit.widgets.descent import _surface_and_curve_axes
+from bpkit.widgets._drawing import decades, surface_and_curve_axes
 
 __all__ = [
     "OPTIMIZERS",
@@ -429,7 +428,7 @@ class OptimizerRace(WidgetApp):
 
         surface: Surface = self.surface.value
         s = self.state
-        left, right = _surface_and_curve_axes(figure)
+        left, right = surface_and_curve_axes(figure)
 
         plot_loss_surface(surface.f, surface.xlim, surface.ylim, ax=left, levels=20,
                           log=surface.log, resolution=100)
@@ -453,7 +452,7 @@ class OptimizerRace(WidgetApp):
                            gid=f"gap:{name}", label=label)
         right.set_xlim(0, max(s.steps, 1))
         if s.paths:
-            _decades(right.yaxis, 6)
+            decades(right.yaxis, 6)
             right.legend(fontsize="small", loc="upper right")
             right.set_title(f"Gap to the minimum (best: {s.ranking[0]})")
         else:
