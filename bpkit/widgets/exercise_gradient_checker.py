@@ -12,15 +12,13 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from bpkit._known_gradients import CASES, Case
 from bpkit.widgets._answers import error_html, returned_array, returned_number, short_error
 from bpkit.widgets._app import WidgetApp
-
-if TYPE_CHECKING:  # the functions come from the exercise's checks, imported when used
-    from bpkit.grading.exercises.ex06_gradient_checker import Case
 
 __all__ = ["GradientCheckerLab", "LabState", "error_curve"]
 
@@ -109,8 +107,6 @@ class GradientCheckerLab(WidgetApp):
         if not callable(numerical_gradient) or not callable(rel_error):
             raise TypeError("GradientCheckerLab expected two functions, numerical_gradient "
                             "and rel_error")
-        from bpkit.grading.exercises.ex06_gradient_checker import CASES
-
         self.cases = CASES  # the functions with known gradients the grader uses
         names = [c.name for c in CASES]
         if problem is not None and problem not in names:

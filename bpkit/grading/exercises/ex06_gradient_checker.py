@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from bpkit._known_gradients import CASES, Case
 from bpkit.grading.feedback import CheckFailed, Feedback, compare, describe, short_exception
 from bpkit.grading.registry import register_check
 from bpkit.module import Module, Parameter
@@ -88,54 +89,6 @@ def reference_numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float
         x[i] = old
         grad[i] = (plus - minus) / (2 * h)
     return grad
-
-
-# -- functions with known gradients -------------------------------------------------------------
-
-
-@dataclass
-class Case:
-    """A function of an array with its gradient in closed form.
-
-    Shape:
-        ``x`` the point (any shape); ``f(x)`` a float; ``grad(x)`` the shape of ``x``.
-    """
-
-    name: str
-    f: Callable[[np.ndarray], float]
-    grad: Callable[[np.ndarray], np.ndarray]
-    x: np.ndarray
-
-
-_RNG = np.random.default_rng(606)
-_A = _RNG.standard_normal((4, 4))
-_W = _RNG.standard_normal((3, 2))
-_G = _RNG.standard_normal((4, 2))
-
-
-def _lse(x: np.ndarray) -> float:
-    m = x.max()
-    return float(m + np.log(np.exp(x - m).sum()))
-
-
-def _softmax_all(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return e / e.sum()
-
-
-#: the functions ``numerical_gradient`` is checked on, each with its exact gradient.
-CASES: tuple[Case, ...] = (
-    Case("sum(x sin x), x of shape (6,)", lambda x: float(np.sum(x * np.sin(x))),
-         lambda x: np.sin(x) + x * np.cos(x), np.linspace(-2.0, 2.5, 6)),
-    Case("x^T A x / 2 (A not symmetric), x of shape (4,)",
-         lambda x: float(x @ _A @ x / 2), lambda x: (_A + _A.T) @ x / 2,
-         _RNG.standard_normal(4)),
-    Case("log-sum-exp of all entries, x of shape (3, 4)", _lse, _softmax_all,
-         _RNG.standard_normal((3, 4))),
-    Case("sum(tanh(x W) * G), x of shape (4, 3)",
-         lambda x: float(np.sum(np.tanh(x @ _W) * _G)),
-         lambda x: ((1 - np.tanh(x @ _W) ** 2) * _G) @ _W.T, _RNG.standard_normal((4, 3))),
-)
 
 
 # -- recognised wrong answers: rel_error ----------------------------------------------------------
