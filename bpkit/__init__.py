@@ -45,7 +45,7 @@ from bpkit.losses import (
     log_softmax,
     softmax,
 )
-from bpkit.module import Module, Parameter, Sequential
+from bpkit.module import Module, Parameter, Sequential, preserved
 from bpkit.saving import load, save
 from bpkit.scalar import (
     BackwardStep,
@@ -130,6 +130,7 @@ __all__ = [
     "plot",
     "predict",
     "predict_proba",
+    "preserved",
     "rel_error",
     "save",
     "scalar",

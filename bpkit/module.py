@@ -9,12 +9,13 @@ until `zero_grad`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Module", "Parameter", "Sequential"]
+__all__ = ["Module", "Parameter", "Sequential", "preserved"]
 
 
 class Parameter:
@@ -371,3 +372,114 @@ class Sequential(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
+
+
+# -- saving and restoring a model's modes and state ------------------------------------------
+class preserved:
+    """Save a model's modes and state now; put them back on leaving a ``with`` block.
+
+    The one way bpkit's helpers (plots, ``evaluate``, ``Monitor``, gradient checks, widgets)
+    run a model without changing it::
+
+        with bp.module.preserved(model):
+            model.eval()
+            out = model(X)
+        # every module's mode, every buffer and every random generator is as it was
+
+    Saved when created (and again by ``save()``): the ``training`` flag of ``model`` and of
+    every sub-module (``modes``), a copy of every buffer, i.e. the arrays each module lists
+    in its class attribute ``buffers`` such as ``BatchNorm1d.running_mean`` (``buffers``),
+    the state of every ``numpy.random.Generator`` a module holds as an attribute, such as
+    ``Dropout.rng`` (``random``), and, only with ``parameters=True``, a copy of every
+    parameter's ``data`` (for a helper that trains and may have to undo a step). ``restore()``
+    writes the saved values back into the same arrays; leaving the ``with`` block calls it,
+    also when the block raises, and it may be called again. Not restored: gradients, what
+    the last forward cached for ``backward``, optimiser state, and the structure (a layer
+    appended inside the block stays). The modules, buffers, parameters and generators to
+    save are found when the snapshot is created; ``save()`` reads their values again (``fit``
+    does before every step, so that a step that diverges can be undone).
+
+    ``modes=False``, ``buffers=False`` or ``random=False`` leave that part out: the gradient
+    checks rewind only the generators before every evaluation, so each one draws the same
+    Dropout mask while a wrong layer's changes to its own statistics still show.
+
+    Shape:
+        every array is restored with its own shape and dtype.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        *,
+        parameters: bool = False,
+        buffers: bool = True,
+        modes: bool = True,
+        random: bool = True,
+    ) -> None:
+        if not isinstance(model, Module):
+            raise TypeError(f"preserved expected a bpkit Module, got {type(model).__name__}")
+        modules = model.modules()
+        # What to save is found once; save() reads its values again (fit does, every step).
+        self._modules = modules if modes else []
+        self._owners = [(m, name) for m in modules for name in m.buffers] if buffers else []
+        self._parameters = model.parameters() if parameters else []
+        self._holders = [(m, name, value) for m in modules for name, value in vars(m).items()
+                         if isinstance(value, np.random.Generator)] if random else []
+        unique = {id(g): g for _, _, g in self._holders}
+        self._generators = list(unique.values())
+        self._modes: list[bool] = []
+        self._buffers: list[tuple[Any, Any]] = [(None, None)] * len(self._owners)
+        self._data: list[tuple[Any, Any]] = [(None, None)] * len(self._parameters)
+        self._states: list[dict[str, Any]] = []
+        self.save()
+
+    def save(self) -> preserved:
+        """Take the snapshot again, into the same copies where shapes agree; returns ``self``."""
+        self._modes = [m.training for m in self._modules]
+        # pairs (the module's own object, a copy of it); the copies are reused
+        self._buffers = [_pair(getattr(m, name), kept) for (m, name), (_, kept)
+                         in zip(self._owners, self._buffers, strict=True)]
+        self._data = [_pair(p.data, kept)
+                      for p, (_, kept) in zip(self._parameters, self._data, strict=True)]
+        self._states = [g.bit_generator.state for g in self._generators]  # a fresh dict each
+        return self
+
+    def restore(self) -> None:
+        """Put every saved mode, buffer, generator state (and parameter) back."""
+        for m, training in zip(self._modules, self._modes, strict=True):
+            m.training = training
+        for (m, name), (original, kept) in zip(self._owners, self._buffers, strict=True):
+            setattr(m, name, _put_back(original, kept))
+        for p, (original, kept) in zip(self._parameters, self._data, strict=True):
+            p.data = _put_back(original, kept)
+        for m, name, generator in self._holders:
+            setattr(m, name, generator)
+        for generator, state in zip(self._generators, self._states, strict=True):
+            generator.bit_generator.state = state
+
+    def __enter__(self) -> preserved:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
+
+
+def _pair(value: Any, previous: Any) -> tuple[Any, Any]:
+    """``value`` and a copy of it, written into ``previous`` when that is an array like it."""
+    if not isinstance(value, np.ndarray):
+        return value, copy.deepcopy(value)  # None or a number, as a learner's layer may keep
+    if isinstance(previous, np.ndarray) and previous.shape == value.shape and (
+            previous.dtype == value.dtype):
+        np.copyto(previous, value)
+        return value, previous
+    return value, value.copy()
+
+
+def _put_back(original: Any, kept: Any) -> Any:
+    """``original`` holding the kept values again (or a fresh copy when it cannot)."""
+    if isinstance(original, np.ndarray) and isinstance(kept, np.ndarray) and (
+            original.shape == kept.shape and original.dtype == kept.dtype
+            and original.flags.writeable):
+        np.copyto(original, kept)
+        return original
+    return kept.copy() if isinstance(kept, np.ndarray) else copy.deepcopy(kept)

@@ -342,3 +342,97 @@ def test_linear_gradients_are_the_same_with_and_without_zero_grad_in_between():
     layer.backward(dy)
     np.testing.assert_allclose(layer.weight.grad, 2 * dy.T @ x, rtol=1e-13)
     np.testing.assert_allclose(layer.bias.grad, 2 * dy.sum(axis=0), rtol=1e-13)
+
+
+# -- preserved: one way to save and restore a model's modes and state --------------------------
+def test_preserved_restores_modes_buffers_and_random_state_of_a_nested_model():
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    from bpkit.module import preserved
+
+    model = mixed_model()
+    X = np.random.default_rng(5).standard_normal((8, 2))
+    frozen = {name for name, m in model.named_modules() if not m.training}
+    assert frozen == {"3.1", "4"}  # mixed modes: a BatchNorm1d and a Dropout frozen in eval
+    before = state_of(model)
+    with preserved(model) as saved:
+        assert isinstance(saved, preserved)
+        model.train()
+        model(X)  # every BatchNorm1d updates its statistics in place, both Dropouts draw
+        model[1].running_var = np.full(6, 7.0)  # a buffer replaced by another array
+        model[3][2].rng = np.random.default_rng(99)  # a generator replaced by another
+        assert all(m.training for m in model.modules())
+        assert not np.array_equal(before["buffers"][0][1], before["buffers"][0][2])
+        assert model[4].rng.bit_generator.state != before["rngs"][1][2]
+    assert_unchanged(model, before)
+
+    with pytest.raises(RuntimeError, match="inside"):
+        with preserved(model):
+            model.eval()
+            model[3].train()
+            model(X)
+            raise RuntimeError("inside")
+    assert_unchanged(model, before)
+    # the next training forward is the one the model would have run without the blocks
+    twin = mixed_model()
+    np.testing.assert_array_equal(model(X), twin(X))
+
+
+def test_preserved_keeps_parameters_only_when_asked_and_can_restore_again():
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    from bpkit.module import preserved
+
+    model = mixed_model()
+    weight = model[0].weight.data
+    with preserved(model):
+        weight += 1.0  # a helper's training step: kept by default
+    assert np.array_equal(weight, state_of(mixed_model())["params"][0][2] + 1.0)
+    before = state_of(model)
+    saved = preserved(model, parameters=True)
+    weight -= 0.5
+    model[0].weight.data = np.zeros_like(weight)  # the array itself replaced
+    saved.restore()
+    assert_unchanged(model, before)
+    weight *= 3.0
+    saved.restore()  # restore may be called again: the snapshot is not used up
+    assert_unchanged(model, before)
+    weight *= 2.0
+    saved.save()  # a fresh snapshot, into the same copies
+    kept = weight.copy()
+    weight[...] = np.nan
+    saved.restore()
+    np.testing.assert_array_equal(model[0].weight.data, kept)
+    assert model[0].weight.data is weight
+
+
+def test_preserved_leaves_out_the_parts_switched_off():
+    from model_state import mixed_model
+
+    from bpkit.module import preserved
+
+    model = mixed_model()
+    X = np.random.default_rng(6).standard_normal((8, 2))
+    mean = model[1].running_mean.copy()
+    state = model[3][2].rng.bit_generator.state
+    with preserved(model, buffers=False, modes=False):  # only the random generators
+        model.train()
+        model(X)
+    assert all(m.training for m in model.modules())
+    assert not np.array_equal(model[1].running_mean, mean)
+    assert model[3][2].rng.bit_generator.state == state
+    model = mixed_model()
+    with preserved(model, random=False):
+        model.train()
+        model(X)
+    assert not model[3][1].training and not model[4].training
+    np.testing.assert_array_equal(model[1].running_mean, mean)
+    assert model[3][2].rng.bit_generator.state != state
+
+
+def test_preserved_needs_a_module():
+    from bpkit.module import preserved
+
+    with pytest.raises(TypeError, match="preserved expected a bpkit Module, got function"):
+        preserved(lambda x: x)
+    assert bp.preserved is preserved
