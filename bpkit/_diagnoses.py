@@ -9,18 +9,27 @@ the call: not accumulated (``=`` instead of ``+=``), input or upstream gradient 
 place, non-deterministic forward, float32 input. Each returns a ``Finding``; the checks in
 ``bpkit.gradcheck`` collect them into the report. This module does not import
 ``bpkit.gradcheck``.
+
+The same words serve the grader: ``value_findings`` compares a learner's value with the
+right one (``bpkit.grading.compare`` calls it) and names the same mistakes (nothing
+returned, wrong shape, transposed, NaN, sign, a constant factor such as the batch size)
+with the same sentences, told by a ``Subject`` what is compared with what.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 __all__ = [
+    "GRADIENT",
+    "VALUE",
     "Context",
     "Finding",
+    "Subject",
     "accumulation_findings",
     "at_kink",
     "common_cause",
@@ -31,11 +40,15 @@ __all__ = [
     "finding_nondeterministic",
     "finding_none",
     "finding_shape",
+    "pattern_finding",
+    "shape_finding",
+    "value_findings",
 ]
 
 _EPS = float(np.finfo(np.float64).eps)
 _LOOSE = 1e-4  # "approximately equal" in the diagnoses (sign flip, transpose, factor)
 _AGREE_FRACTION = 0.95  # share of entries that must agree for a pattern to be named
+_NOT_A_FACTOR = 1e-3  # a factor within this of 1 is no mistake to name: the value is close
 
 
 # ------------------------------------------------------------------------------------------
@@ -48,14 +61,52 @@ class Finding:
     ``kind`` is one of: ``"none"``, ``"nan"``, ``"wrong_shape"``, ``"transposed"``,
     ``"zeros"``, ``"sign"``, ``"factor"``, ``"some_entries"``, ``"kink"``,
     ``"not_accumulated"``, ``"input_modified"``, ``"grad_output_modified"``,
-    ``"nondeterministic"``, ``"float32"``. ``severity`` is ``"error"`` (fails the check),
-    ``"warning"`` (likely a false alarm) or ``"note"``.
+    ``"nondeterministic"``, ``"float32"``; comparing a value also ``"not_numeric"``,
+    ``"difference"`` and ``"close"``. ``severity`` is ``"error"`` (fails the check),
+    ``"warning"`` (likely a false alarm) or ``"note"``. The numbers: ``factor`` is c in
+    "c times the right value" (-1 for a sign flip), ``size`` the named size it equals or
+    inverts, e.g. ``("batch size N", 6)``.
     """
 
     kind: str
     tensor: str | None
     message: str
     severity: str = "error"
+    factor: float | None = None
+    size: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """How a finding names what was checked and what it was checked against.
+
+    ``tensor`` starts each message (``'weight': ...``) or is None; ``what`` is the checked
+    value ("the gradient of 'weight'", "your result") and ``whose`` its possessive;
+    ``reference`` and ``one`` name what it is compared with, as a noun and as a pronoun
+    ("the numerical gradient", "the numerical one"); ``sizes`` are the named sizes a
+    constant factor may equal, e.g. ``(("batch size N", 6),)``.
+    """
+
+    tensor: str | None
+    what: str
+    whose: str
+    reference: str
+    one: str
+    sizes: tuple[tuple[str, int], ...] = ()
+
+    def start(self, text: str) -> str:
+        """``text`` after the tensor's name, if there is one."""
+        return f"'{self.tensor}': {text}" if self.tensor else text
+
+
+#: a gradient checked against central differences (``tensor`` filled in per tensor).
+GRADIENT = Subject(None, "the gradient", "the gradient's", "the numerical gradient",
+                   "the numerical one")
+#: a learner's value checked against the right one (``bpkit.grading.compare``).
+VALUE = Subject(None, "your result", "your result's", "the right answer", "the right one")
+
+#: whether two arrays of the same shape agree, to the tolerance of the caller.
+Agree = Callable[[np.ndarray, np.ndarray], bool]
 
 
 @dataclass
@@ -95,72 +146,218 @@ def _what(name: str, ctx: Context) -> str:
     return f"the gradient of '{name}'"
 
 
+def _subject(name: str, ctx: Context) -> Subject:
+    """How the findings about the gradient of ``name`` speak of it."""
+    return replace(GRADIENT, tensor=name, what=_what(name, ctx), sizes=tuple(ctx.sizes))
+
+
+def _upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sampled(indices: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The entries a diagnosis looks at: all, or the flat ``indices`` that were checked."""
+    if indices is None:
+        return lambda u: u.reshape(-1)
+    return lambda u: u.reshape(-1)[indices]
+
+
+# -- what a value and its reference can differ by: the words every check shares -----------
+
+
+def _missing_return(subject: Subject, by: str = "") -> Finding:
+    return Finding("none", subject.tensor, subject.start(
+        f"nothing was returned{by}: is a `return` statement missing?"))
+
+
 def finding_none(name: str, ctx: Context) -> Finding:
     if name == ctx.input_name:
-        msg = (f"'{name}': backward returned None instead of the gradient with respect to "
-               "its input. Did you forget the `return` at the end of backward?")
-    else:
-        msg = f"'{name}': no gradient was produced (it is None)."
-    return Finding("none", name, msg)
+        return _missing_return(_subject(name, ctx), " by backward (None instead of the "
+                               "gradient with respect to its input)")
+    return Finding("none", name, f"'{name}': no gradient was produced (it is None).")
+
+
+def shape_finding(subject: Subject, got: np.ndarray, want: np.ndarray, agree: Agree,
+                  indices: np.ndarray | None = None) -> Finding:
+    """``got`` has another shape than ``want``: transposed (shape (in, out) instead of
+    (out, in)), the right values in the wrong shape (e.g. keepdims), one axis too many, or
+    simply the wrong shape. ``agree`` compares the entries at ``indices`` (None: all)."""
+    sample = _sampled(indices)
+    shape = want.shape
+    if got.ndim == 2 and len(shape) == 2 and got.shape == shape[::-1]:
+        if agree(sample(got.T), sample(want)):
+            return Finding("transposed", subject.tensor, subject.start(
+                f"transposed. {_upper(subject.what)} has shape {got.shape} where {shape} is "
+                f"expected, and its transpose matches {subject.reference}. Swap the "
+                "operands of the product (for a weight of shape (out, in): dW = dY^T X)."))
+    msg = subject.start(f"wrong shape. {_upper(subject.what)} has shape {got.shape}, but "
+                        f"{shape} is expected.")
+    if got.size == want.size:
+        if agree(sample(got.reshape(shape)), sample(want)):
+            msg += (" The values are right, only the shape differs (a leftover keepdims=True "
+                    "or a reshape?).")
+    elif len(shape) >= 1 and got.ndim == len(shape) + 1:
+        msg += " It has one axis too many (did you forget to sum over the batch?)."
+    return Finding("wrong_shape", subject.tensor, msg)
 
 
 def finding_shape(
     name: str, shape: tuple[int, ...], a: np.ndarray, numerical: np.ndarray,
     indices: np.ndarray, noise: float,
 ) -> Finding:
-    """Wrong shape, transposed (shape (in, out) instead of (out, in)), or right values in
-    the wrong shape (e.g. keepdims)."""
-    if a.ndim == 2 and len(shape) == 2 and a.shape == shape[::-1]:
-        mask = np.zeros(numerical.size, dtype=bool)
-        mask[indices] = True
-        n = numerical.reshape(-1)[mask]
-        at = a.T.reshape(-1)[mask]
-        if _agree(at, n, noise):
-            return Finding("transposed", name, (
-                f"'{name}': transposed. The gradient has shape {a.shape}, the tensor has "
-                f"shape {shape}, and its transpose matches the numerical gradient. Swap the "
-                f"operands of the product (for a weight of shape (out, in): dW = dY^T X)."))
-    msg = (f"'{name}': wrong shape. The gradient has shape {a.shape}, but '{name}' has "
-           f"shape {shape}.")
-    if a.size == int(np.prod(shape)):
-        n = numerical.reshape(-1)[indices]
-        if _agree(a.reshape(-1)[indices], n, noise):
-            msg += (" The values are right, only the shape differs (a leftover keepdims=True "
-                    "or a reshape?).")
-    elif len(shape) >= 1 and a.ndim == len(shape) + 1:
-        msg += " It has one axis too many (did you forget to sum over the batch?)."
-    return Finding("wrong_shape", name, msg)
+    """A gradient of the wrong shape (see ``shape_finding``)."""
+    return shape_finding(replace(GRADIENT, tensor=name), a, numerical,
+                         lambda u, v: _agree(u, v, noise), indices)
+
+
+def _nan_finding(subject: Subject, bad: np.ndarray) -> Finding:
+    return Finding("nan", subject.tensor, subject.start(
+        f"{subject.what} contains NaN or inf at {int(bad.sum())} of {bad.size} entries (an "
+        "overflow, or 0/0 such as log(0) or a division by zero)."))
+
+
+def pattern_finding(subject: Subject, got: np.ndarray, want: np.ndarray, agree: Agree,
+                    indices: np.ndarray | None = None) -> Finding | None:
+    """The simple pattern by which ``got`` differs from ``want`` (same shape): sign flipped,
+    transposed (a square matrix), or off by a constant factor; None if there is none.
+
+    ``agree`` compares the entries at ``indices`` (None: all). The factor is the least-squares
+    c of got ≈ c · want; it is named when every entry agrees with it and it is not within
+    0.1% of 1 (such a value is close, not scaled).
+    """
+    sample = _sampled(indices)
+    a_s, n_s = sample(got), sample(want)
+    if agree(a_s, -n_s):
+        return Finding("sign", subject.tensor, subject.start(
+            f"sign flipped. {_upper(subject.what)} is minus {subject.one} everywhere: look "
+            "for a `-` that should be `+` (for example subtracting where the chain rule "
+            "multiplies, or y - t where it should be t - y)."), factor=-1.0)
+    square = got.ndim == 2 and got.shape[0] == got.shape[1] and got.shape[0] >= 2
+    if square and agree(sample(got.T), n_s) and not agree(a_s, n_s):
+        return Finding("transposed", subject.tensor, subject.start(
+            f"transposed. {_upper(subject.whose)} transpose matches {subject.reference} (the "
+            "shapes agree only because the matrix is square). Swap the operands of the "
+            "product (for a weight of shape (out, in): dW = dY^T X)."))
+    denom = float(np.dot(n_s, n_s))
+    if denom == 0 or not np.isfinite(denom):
+        return None
+    c = float(np.dot(a_s, n_s)) / denom
+    if c == 0 or not np.isfinite(c) or abs(c - 1) < _NOT_A_FACTOR or not agree(a_s, c * n_s):
+        return None
+    words, size = _factor_words(c, subject.sizes, subject.one)
+    return Finding("factor", subject.tensor, subject.start(
+        f"off by a constant factor. {_upper(subject.what)} is {words}"), factor=c, size=size)
+
+
+def _factor_words(c: float, sizes: tuple[tuple[str, int], ...] | list[tuple[str, int]],
+                  one: str) -> tuple[str, tuple[str, int] | None]:
+    """``c`` times ``one`` (the reference), explained (batch size, 2, ...), and the named
+    size it equals or inverts."""
+    def near(u: float, v: float) -> bool:
+        return abs(u - v) <= 1e-3 * abs(v)
+
+    sign = "minus " if c < 0 else ""
+    m = abs(c)
+    for label, n in sizes:
+        if n > 1 and near(m, n):
+            return (f"{sign}{m:.6g} times {one}, exactly the {label} ({n}): the division by "
+                    f"{n} (the mean) is missing."), (label, n)
+        if n > 1 and near(m, 1 / n):
+            return (f"{sign}1/{n} of {one}, one over the {label} ({n}): it is divided by {n} "
+                    "once too often (divide only once, where the mean is taken)."), (label, n)
+    if near(m, 2):
+        return (f"{sign}twice {one}: a factor 2 too many (a term counted twice, or the "
+                "gradient added twice)."), None
+    if near(m, 0.5):
+        return (f"{sign}half {one}: a factor 2 is missing (for example the 2 in "
+                "d(x^2)/dx = 2x of a squared error)."), None
+    return f"{sign}{m:.4g} times {one} everywhere.", None
+
+
+def value_findings(got: Any, want: Any, *, rtol: float, atol: float,
+                   subject: Subject = VALUE) -> list[Finding]:
+    """What is wrong with a learner's ``got`` against the right ``want``; [] when they agree.
+
+    Agreement is ``|got - want| <= atol + rtol |want|`` entry by entry. Otherwise the first
+    that fits: nothing returned, not numeric, wrong shape (transposed, right values in
+    another shape), NaN or inf, sign flipped, transposed, a constant factor (named when it
+    equals one of ``subject.sizes``), and else the largest difference and where, with
+    "close" when it is within 1e-3.
+
+    Shape:
+        ``got`` and ``want``: any shape (``want`` sets it).
+    """
+    exp = np.asarray(want, dtype=np.float64)
+    if got is None:
+        return [_missing_return(subject)]
+    try:
+        arr = np.asarray(got, dtype=np.float64) if not isinstance(got, np.ndarray) else got
+    except (TypeError, ValueError):
+        return [Finding("not_numeric", subject.tensor, subject.start(
+            f"expected a NumPy array, got a {type(got).__name__}"))]
+    if arr.dtype.kind not in "fiub":
+        return [Finding("not_numeric", subject.tensor, subject.start(
+            f"got an array of dtype {arr.dtype}"))]
+    arr = arr.astype(np.float64, copy=False)
+
+    def agree(u: np.ndarray, v: np.ndarray) -> bool:
+        return bool(np.allclose(u, v, rtol=rtol, atol=atol))
+
+    if arr.shape != exp.shape:
+        return [shape_finding(subject, arr, exp, agree)]
+    if not np.all(np.isfinite(arr)) and np.all(np.isfinite(exp)):
+        return [_nan_finding(subject, ~np.isfinite(arr.reshape(-1)))]
+    if np.allclose(arr, exp, rtol=rtol, atol=atol):
+        return []
+    with np.errstate(all="ignore"):
+        pattern = pattern_finding(subject, arr, exp, agree)
+    if pattern is not None:
+        return [pattern]
+    diff = np.abs(arr - exp)
+    idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
+    found = [Finding("difference", subject.tensor,
+                     subject.start(f"largest difference {float(diff.max()):.3g}{where}"))]
+    if np.allclose(arr, exp, rtol=1e-3, atol=atol):
+        found.append(Finding("close", subject.tensor, subject.start(
+            "close, but not within the tolerance: rounded, computed in lower precision, or "
+            "a small term missing?")))
+    return found
+
+
+# -- the diagnoses of a failing gradient ----------------------------------------------------
 
 
 def diagnose(
     entry: _Entry, a: np.ndarray, numerical: np.ndarray, indices: np.ndarray,
     failing: np.ndarray, noise: float, ctx: Context,
 ) -> Finding:
-    """Name the pattern of a failing tensor: the first of the checks below that fits.
+    """Name the pattern of a failing tensor: NaN, all zeros, then the patterns any value can
+    have (``pattern_finding``: sign, transposed, a constant factor), else which entries.
 
-    Each ``_diag_*`` gets the row, the full analytic gradient ``a``, the analytic and
-    numerical values at the checked ``indices`` (``a_s``, ``n_s``), the rounding ``noise``
-    and the context, and returns a Finding or None.
+    ``a`` is the full analytic gradient, ``numerical`` the numerical one (NaN where not
+    checked), ``indices`` the flat entries checked, ``noise`` the rounding noise.
     """
+    subject = _subject(entry.name, ctx)
     a_s = a.reshape(-1)[indices]
     n_s = numerical.reshape(-1)[indices]
-    for diagnosis in (_diag_nan, _diag_zeros, _diag_sign, _diag_transposed, _diag_factor):
-        finding = diagnosis(entry, a, a_s, n_s, indices, noise, ctx)
-        if finding is not None:
-            return finding
+    bad = ~np.isfinite(a_s)
+    if bad.any():
+        return _nan_finding(subject, bad)
+    zeros = _diag_zeros(entry, a, n_s, noise, ctx)
+    if zeros is not None:
+        return zeros
+    finding = pattern_finding(subject, a, numerical, lambda u, v: _agree(u, v, noise),
+                              indices)
+    if finding is not None:
+        if finding.factor is not None:
+            ctx.factors[entry.name] = finding.factor
+            ctx.kinds[entry.name] = finding.kind
+        return finding
     return _diag_some_entries(entry, indices, failing, ctx)
 
 
-def _diag_nan(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    bad = ~np.isfinite(a_s)
-    if not bad.any():
-        return None
-    return Finding("nan", entry.name, (
-        f"'{entry.name}': {_what(entry.name, ctx)} contains NaN or inf at {int(bad.sum())} of "
-        f"{bad.size} entries (an overflow, or 0/0 such as log(0) or a division by zero)."))
-
-
-def _diag_zeros(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
+def _diag_zeros(entry, a, n_s, noise, ctx) -> Finding | None:
     if np.any(a != 0) or not np.any(np.abs(n_s) > noise):
         return None
     if entry.name == ctx.input_name:
@@ -172,67 +369,6 @@ def _diag_zeros(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
                "overwrites it with zeros.")
     return Finding("zeros", entry.name, (
         f"'{entry.name}': all zeros, while the numerical gradient is not: {why}"))
-
-
-def _diag_sign(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    if not _agree(a_s, -n_s, noise):
-        return None
-    ctx.factors[entry.name] = -1.0
-    ctx.kinds[entry.name] = "sign"
-    return Finding("sign", entry.name, (
-        f"'{entry.name}': sign flipped. {_what(entry.name, ctx).capitalize()} is minus the "
-        "numerical one everywhere: look for a `-` that should be `+` (for example "
-        "subtracting where the chain rule multiplies, or y - t where it should be t - y)."))
-
-
-def _diag_transposed(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:
-        return None
-    at_s = a.T.reshape(-1)[indices]
-    if not _agree(at_s, n_s, noise) or _agree(a_s, n_s, noise):
-        return None
-    return Finding("transposed", entry.name, (
-        f"'{entry.name}': transposed. The gradient's transpose matches the numerical gradient "
-        "(the shapes agree only because the matrix is square). Swap the operands of the "
-        "product (for a weight of shape (out, in): dW = dY^T X)."))
-
-
-def _diag_factor(entry, a, a_s, n_s, indices, noise, ctx) -> Finding | None:
-    denom = float(np.dot(n_s, n_s))
-    if denom == 0:
-        return None
-    c = float(np.dot(a_s, n_s)) / denom
-    if c == 0 or abs(c - 1) < _LOOSE or not _agree(a_s, c * n_s, noise):
-        return None
-    ctx.factors[entry.name] = c
-    ctx.kinds[entry.name] = "factor"
-    return Finding("factor", entry.name, (
-        f"'{entry.name}': off by a constant factor. {_what(entry.name, ctx).capitalize()} is "
-        f"{_describe_factor(c, ctx.sizes)}"))
-
-
-def _describe_factor(c: float, sizes: list[tuple[str, int]]) -> str:
-    """``c`` times the numerical gradient, explained (batch size, 2, ...)."""
-    def near(u: float, v: float) -> bool:
-        return abs(u - v) <= 1e-3 * abs(v)
-
-    sign = "minus " if c < 0 else ""
-    m = abs(c)
-    for label, n in sizes:
-        if n > 1 and near(m, n):
-            return (f"{sign}{m:.6g} times the numerical one, exactly the {label} ({n}): the "
-                    f"division by {n} (the mean) is missing.")
-        if n > 1 and near(m, 1 / n):
-            return (f"{sign}1/{n} of the numerical one, one over the {label} ({n}): it is "
-                    f"divided by {n} once too often (divide only once, where the mean is "
-                    f"taken).")
-    if near(m, 2):
-        return (f"{sign}twice the numerical one: a factor 2 too many (a term counted twice, "
-                "or the gradient added twice).")
-    if near(m, 0.5):
-        return (f"{sign}half the numerical one: a factor 2 is missing (for example the 2 in "
-                "d(x^2)/dx = 2x of a squared error).")
-    return f"{sign}{m:.4g} times the numerical one everywhere."
 
 
 def _diag_some_entries(
@@ -360,8 +496,8 @@ def common_cause(findings: list[Finding], ctx: Context, failing: list[str],
     if max(values) - min(values) > 1e-3 * max(abs(v) for v in values):
         return
     c = values[0]
-    what = ("minus the numerical one" if abs(c + 1) < 1e-3
-            else _describe_factor(c, ctx.sizes).rstrip("."))
+    words, size = _factor_words(c, ctx.sizes, GRADIENT.one)
+    what = f"minus {GRADIENT.one}" if abs(c + 1) < 1e-3 else words.rstrip(".")
     findings[:] = [f for f in findings if f.tensor not in failing or f.kind not in
                    ("sign", "factor")]
     if checked is None or checked == len(failing):
@@ -372,7 +508,8 @@ def common_cause(findings: list[Finding], ctx: Context, failing: list[str],
         text = (f"The failing parameter gradients ({', '.join(failing)}) are all {what}, "
                 "while the other parameters pass: each failing layer's backward has this "
                 "mistake itself (a mistake in the loss would reach every parameter).")
-    findings.insert(0, Finding(ctx.kinds[failing[0]], None, text))
+    findings.insert(0, Finding(ctx.kinds[failing[0]], None, text, factor=c,
+                               size=None if abs(c + 1) < 1e-3 else size))
 
 
 def accumulation_findings(

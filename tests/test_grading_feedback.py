@@ -38,11 +38,11 @@ def test_compare_passes_on_the_right_answer():
         (None, "`return`"),
         ("text", "NumPy array"),
         (X.T.copy(), "transposed"),
-        (X.reshape(3, 2), "arranged in the wrong shape"),
-        (X[:, :2], "wrong shape: expected (2, 3), got (2, 2)"),
-        (-X, "sign is flipped"),
-        (X * 4, "factor of 4 (the batch size)"),
-        (X / 4, "too small by a factor of 4"),
+        (X.reshape(3, 2), "The values are right, only the shape differs"),
+        (X[:, :2], "wrong shape. Your result has shape (2, 2), but (2, 3) is expected."),
+        (-X, "sign flipped"),
+        (X * 4, "4 times the right one, exactly the batch size N (4)"),
+        (X / 4, "1/4 of the right one, one over the batch size N (4)"),
         (X * 2.5, "2.5 times"),
         (np.where(X > 3, np.nan, X), "NaN"),
     ],
@@ -232,4 +232,39 @@ def test_a_rounded_answer_is_called_close_not_one_times_the_right_answer():
     assert "close, but not within the tolerance" in text
     # a real factor is still named
     fb = compare(np.array([2.0, 4.0]) * 3, np.array([2.0, 4.0]))
-    assert "off by a constant factor: you have 3 times" in _why(fb)
+    assert "off by a constant factor. Your result is 3 times the right one" in _why(fb)
+
+
+def test_compare_and_the_gradient_checker_say_the_same_thing_in_the_same_words():
+    # dW divided by the batch size once too often, seen by both engines
+    class _OverAveraged(Linear):
+        def backward(self, grad_output):
+            dx = super().backward(grad_output)
+            self.weight.grad /= len(grad_output)
+            return dx
+
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    report = check_module(_OverAveraged(3, 2, rng=0), x)
+    checker = next(f for f in report.findings if f.tensor == "weight")
+    fb = compare(X / 4, X, batch_size=4)
+    (finding,) = fb.findings
+    for f in (checker, finding):  # structured: a kind and its numbers, no prose to parse
+        assert (f.kind, f.size) == ("factor", ("batch size N", 4))
+        assert f.factor == pytest.approx(0.25)
+    words = ("off by a constant factor. {} is 1/4 of the {} one, one over the batch size N "
+             "(4): it is divided by 4 once too often")
+    assert words.format("The gradient of 'weight'", "numerical") in checker.message
+    assert words.format("Your result", "right") in finding.message
+
+
+@pytest.mark.parametrize(
+    "got, kind, factor",
+    [(-X, "sign", -1.0), (X * 2.5, "factor", 2.5), (X.T.copy(), "transposed", None),
+     (None, "none", None), (X[:1], "wrong_shape", None)],
+)
+def test_compare_returns_structured_findings(got, kind, factor):
+    fb = compare(got, X)
+    assert [f.kind for f in fb.findings] == [kind]
+    assert fb.why == [f.message for f in fb.findings]
+    if factor is not None:
+        assert fb.findings[0].factor == pytest.approx(factor)

@@ -19,11 +19,13 @@ import sys
 import sysconfig
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
 import numpy as np
+
+from bpkit._diagnoses import VALUE, Finding, value_findings
 
 __all__ = [
     "STATUSES",
@@ -63,7 +65,9 @@ class Feedback:
     """The outcome of one check: passed or not, and in words why.
 
     ``expected`` and ``got`` are described with `describe` unless they are strings already;
-    ``why`` lists plain-language findings (e.g. "the sign is flipped").
+    ``why`` lists the reasons in words (e.g. "sign flipped. ..."); ``findings`` holds the
+    same diagnoses structured (``bpkit._diagnoses.Finding``: a kind and its numbers) where
+    a check knows them.
     """
 
     passed: bool
@@ -71,6 +75,7 @@ class Feedback:
     expected: Any = None
     got: Any = None
     why: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
     @classmethod
     def ok(cls, message: str = "") -> Feedback:
@@ -340,19 +345,22 @@ def short_exception(exc: BaseException, exclude_files: Sequence[str] = ()) -> st
 
 # -- comparing arrays ---------------------------------------------------------------------------
 
+#: compare's message for the first finding's kind (any other kind: wrong values).
+_HEADLINES = {
+    "none": "is None",
+    "not_numeric": "is not a number or an array",
+    "wrong_shape": "has the wrong shape",
+    "nan": "contains NaN or Inf",
+}
 
-def _constant_ratio(got: np.ndarray, expected: np.ndarray, rtol: float) -> float | None:
-    """The factor k with got ≈ k * expected, when there is one (and it is not about 1)."""
-    mask = np.abs(expected) > 1e-12 * max(1.0, float(np.max(np.abs(expected))))
-    if not mask.any():
-        return None
-    ratios = got[mask] / expected[mask]
-    k = float(np.median(ratios))
-    if k == 0 or not np.isfinite(k) or np.isclose(k, 1.0, rtol=1e-3, atol=0):
-        return None  # 1.0001x is no factor to name: the answer is close, not scaled
-    if np.allclose(got, k * expected, rtol=max(rtol, 1e-6), atol=1e-10):
-        return k
-    return None
+
+def _as_float(got: Any) -> Any:
+    """``got`` as a float64 array for "got" lines, or as it is when it is not numeric."""
+    try:
+        arr = np.asarray(got, dtype=np.float64) if not isinstance(got, np.ndarray) else got
+        return arr.astype(np.float64, copy=False) if arr.dtype.kind in "fiub" else got
+    except (TypeError, ValueError):
+        return got
 
 
 def compare(
@@ -367,95 +375,30 @@ def compare(
 ) -> Feedback:
     """Compare a learner's value with the expected one and say in words what is wrong.
 
-    Diagnoses: nothing returned, not an array, wrong shape, transposed, right numbers in a
-    wrong shape, NaN/Inf, sign flipped, off by a constant factor (named "the batch size"
-    when it equals ``batch_size``), and otherwise the largest difference and where.
+    The findings are those of the gradient checker, in the same words (from
+    ``bpkit._diagnoses.value_findings``): nothing returned, not an array, wrong shape,
+    transposed, right numbers in a wrong shape, NaN/Inf, sign flipped, off by a constant
+    factor (named "the batch size" when it equals ``batch_size``), and otherwise the
+    largest difference and where. They are in ``Feedback.findings``; ``why`` holds their
+    sentences, then ``hint``.
 
     Shape:
         ``got`` and ``expected``: any shape, compared with
         ``|got - expected| <= atol + rtol * |expected|`` elementwise.
     """
     exp = np.asarray(expected)
-    why = [hint] if hint else []
-    if got is None:
-        return Feedback.fail(
-            f"{name} is None",
-            describe(exp),
-            "None",
-            ["nothing was returned: is a `return` statement missing?"] + why,
-        )
-    try:
-        arr = np.asarray(got, dtype=np.float64) if not isinstance(got, np.ndarray) else got
-    except (TypeError, ValueError):
-        return Feedback.fail(
-            f"{name} is not a number or an array",
-            describe(exp),
-            describe(got),
-            [f"expected a NumPy array, got a {type(got).__name__}"] + why,
-        )
-    if arr.dtype.kind not in "fiub":
-        return Feedback.fail(
-            f"{name} is not numeric",
-            describe(exp),
-            describe(got),
-            [f"got an array of dtype {arr.dtype}"] + why,
-        )
-    arr = arr.astype(np.float64, copy=False)
-    expf = exp.astype(np.float64, copy=False)
-    if arr.shape != expf.shape:
-        reasons = [f"wrong shape: expected {expf.shape}, got {arr.shape}"]
-        if arr.ndim == 2 and arr.T.shape == expf.shape and np.allclose(arr.T, expf, rtol, atol):
-            reasons = [
-                f"transposed: you returned the transpose (shape {arr.shape} instead of "
-                f"{expf.shape})"
-            ]
-        elif arr.size == expf.size and np.allclose(arr.reshape(expf.shape), expf, rtol, atol):
-            reasons.append("the numbers are right but arranged in the wrong shape")
-        return Feedback.fail(
-            f"{name} has the wrong shape", describe(exp), describe(arr), reasons + why
-        )
-    if not np.all(np.isfinite(arr)) and np.all(np.isfinite(expf)):
-        return Feedback.fail(
-            f"{name} contains NaN or Inf",
-            describe(exp),
-            describe(arr),
-            [
-                "some entries are NaN or Inf: look for a division by zero, a log "
-                "of 0 or an overflowing exp"
-            ]
-            + why,
-        )
-    if np.allclose(arr, expf, rtol=rtol, atol=atol):
+    sizes = (("batch size N", int(batch_size)),) if batch_size else ()
+    findings = value_findings(got, exp, rtol=rtol, atol=atol,
+                              subject=replace(VALUE, sizes=sizes))
+    if not findings:
         return Feedback.ok()
-    reasons: list[str] = []
-    if np.allclose(-arr, expf, rtol=rtol, atol=atol):
-        reasons.append("the sign is flipped: you have -1 times the right answer")
-    elif arr.ndim == 2 and arr.shape[0] == arr.shape[1] and np.allclose(arr.T, expf, rtol, atol):
-        reasons.append("transposed: you returned the transpose of the right answer")
-    else:
-        k = _constant_ratio(arr, expf, rtol)
-        if k is not None:
-            if batch_size and np.isclose(k, batch_size):
-                reasons.append(
-                    f"too large by a factor of {batch_size} (the batch size): "
-                    "a mean over the batch needs a division by N"
-                )
-            elif batch_size and np.isclose(k, 1.0 / batch_size):
-                reasons.append(
-                    f"too small by a factor of {batch_size} (the batch size): "
-                    "divided by N once too often"
-                )
-            else:
-                reasons.append(f"off by a constant factor: you have {k:.4g} times the right answer")
-    if not reasons:
-        diff = np.abs(arr - expf)
-        idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
-        where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
-        reasons.append(f"largest difference {float(diff.max()):.3g}{where}")
-        if np.allclose(arr, expf, rtol=1e-3, atol=atol):
-            reasons.append("close, but not within the tolerance: rounded, computed in lower "
-                           "precision, or a small term missing?")
-    return Feedback.fail(f"{name} has wrong values", describe(exp), describe(arr), reasons + why)
+    kind = findings[0].kind
+    if kind == "transposed" and np.shape(got) != exp.shape:
+        kind = "wrong_shape"
+    headline = _HEADLINES.get(kind, "has wrong values")
+    shown = "None" if got is None else describe(_as_float(got))
+    return Feedback(False, f"{name} {headline}", describe(exp), shown,
+                    [f.message for f in findings] + ([hint] if hint else []), findings)
 
 
 def gradcheck_feedback(report: Any, what: str = "the gradients") -> Feedback:
@@ -466,8 +409,9 @@ def gradcheck_feedback(report: Any, what: str = "the gradients") -> Feedback:
     passes with notes (e.g. a kink false alarm) passes with those notes as its message.
     """
     diagnoses = [str(d) for d in getattr(report, "diagnoses", [])]
+    findings = list(getattr(report, "findings", []))
     if bool(report.ok):
-        return Feedback.ok("; ".join(diagnoses))
+        return Feedback(True, "; ".join(diagnoses), findings=findings)
     failing = [e for e in getattr(report, "entries", []) if not e.passed]
     expected = got = None
     if failing:
@@ -480,6 +424,5 @@ def gradcheck_feedback(report: Any, what: str = "the gradients") -> Feedback:
         message = f"{what}: the gradient of {names} does not match the numerical gradient"
     else:
         message = f"{what}: the gradient check failed"
-    return Feedback.fail(
-        message, expected, got, diagnoses or ["the analytic and numerical gradients differ"]
-    )
+    return Feedback(False, message, expected, got,
+                    diagnoses or ["the analytic and numerical gradients differ"], findings)
