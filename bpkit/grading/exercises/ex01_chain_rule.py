@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.grading.feedback import Feedback, compare
+from bpkit.grading.feedback import Feedback
+from bpkit.grading.matching import evaluated, match
 from bpkit.grading.registry import register_check
 
 __all__ = ["FUNCTIONS", "POINTS", "WRONG", "check_derivative", "numerical_derivative"]
@@ -88,7 +89,7 @@ def check_derivative(
     """Compare the learner's ``ns[name]`` with the numerical derivative of ``FUNCTIONS[part]``.
 
     ``wrong`` lists the common wrong answers as (function, what it means in words); the
-    first one the learner's values match is named in the feedback.
+    first one the learner's values match is named in the feedback (`match`).
 
     Shape:
         ``ns[name]`` maps an array (n,) to an array (n,), entry by entry.
@@ -117,26 +118,14 @@ def check_derivative(
             ],
         )
     expected = numerical_derivative(FUNCTIONS[part], points)
-    fb = compare(got, expected, name=f"{name}(x)", rtol=1e-6, atol=1e-7)
+    fb = match(got, expected, evaluated(wrong, points), name=f"{name}(x)", rtol=1e-6,
+               atol=1e-7, wrong_atol=1e-9)
     lo, hi = float(points[0]), float(points[-1])
     if fb.passed:
         return Feedback.ok(
             f"matches the numerical derivative at {points.size} points in [{lo:g}, {hi:g}]"
         )
     fb.message += " (compared with the numerical derivative, central differences)"
-    try:
-        arr = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return fb
-    if arr.shape != points.shape:
-        return fb
-    for candidate, meaning in wrong:
-        with np.errstate(all="ignore"):
-            values = candidate(points)
-        if np.allclose(arr, values, rtol=1e-6, atol=1e-9):
-            generic = [w for w in fb.why if not w.startswith("largest difference")]
-            fb.why = [meaning, *generic]
-            break
     return fb
 
 
