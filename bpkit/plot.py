@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bpkit._graph_layout import FONT, graph_values, layout_graph
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -809,154 +810,7 @@ def plot_confusion_matrix(
 # Computation graphs of Values
 # --------------------------------------------------------------------------------------------
 
-_FONT = 9.0  # points, at scale 1
-_CHAR_W = 0.66 * _FONT / 72  # inches per monospace character (glyph advance 0.6 em, + hinting)
-_LINE_H = 1.25 * _FONT / 72  # inches per text line
-_PAD_X, _PAD_Y = 0.08, 0.05  # box padding, inches
-_LAYER_GAP = 0.55  # between layers, inches
-_NODE_GAP = 0.22  # between neighbours in a layer, inches
 _MAX_FIG = 40.0  # largest figure side, inches
-
-
-def _graph_values(root: Any, children: str = "children") -> list[Any]:
-    """The Values reachable from root through the attribute ``children``, children before
-    parents (iterative post-order)."""
-    order: list[Any] = []
-    seen: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for child in reversed(tuple(getattr(node, children, ()))):
-            if id(child) not in seen:
-                stack.append((child, False))
-    return order
-
-
-def _fmt(x: Any) -> str:
-    """A node's data or grad as drawn: a str as written, anything else with 4 decimals."""
-    if isinstance(x, str):
-        return x
-    return f"{float(x):.4f}"
-
-
-def _isotonic(t: np.ndarray) -> np.ndarray:
-    """Least-squares non-decreasing fit of t (pool adjacent violators)."""
-    sums: list[float] = []
-    counts: list[int] = []
-    for v in t:
-        sums.append(float(v))
-        counts.append(1)
-        while len(sums) > 1 and sums[-2] / counts[-2] > sums[-1] / counts[-1]:
-            s, c = sums.pop(), counts.pop()
-            sums[-1] += s
-            counts[-1] += c
-    return np.repeat(np.array(sums) / np.array(counts), counts)
-
-
-def _crossings(layers: list[list[int]], succ: list[list[int]], pos: np.ndarray) -> int:
-    total = 0
-    for layer in layers[:-1]:
-        edges = np.array([(pos[u], pos[v]) for u in layer for v in succ[u]], dtype=np.int64)
-        if len(edges) < 2:
-            continue
-        a, b = edges[:, 0], edges[:, 1]
-        total += int(np.sum((a[:, None] < a[None, :]) & (b[:, None] > b[None, :])))
-    return total
-
-
-def _layout(
-    n: int, edges: list[tuple[int, int]], layer: list[int], length: list[float],
-    breadth: list[float],
-) -> tuple[np.ndarray, np.ndarray, list[list[int]], list[float], list[int]]:
-    """Sugiyama-style layout: dummies on long edges, barycentric ordering, packed coordinates.
-
-    Returns primary and secondary coordinates of every node (dummies appended after the n
-    real ones), each original edge's chain of nodes, the layers' lengths and every node's
-    layer.
-    """
-    layer, length, breadth = list(layer), list(length), list(breadth)
-    chains: list[list[int]] = []
-    succ: list[list[int]] = [[] for _ in range(n)]
-    pred: list[list[int]] = [[] for _ in range(n)]
-    for u, v in edges:
-        chain = [u]
-        for lv in range(layer[u] + 1, layer[v]):
-            layer.append(lv)
-            length.append(0.0)
-            breadth.append(0.0)
-            succ.append([])
-            pred.append([])
-            chain.append(len(layer) - 1)
-        chain.append(v)
-        for a, b in zip(chain, chain[1:], strict=False):
-            succ[a].append(b)
-            pred[b].append(a)
-        chains.append(chain)
-    total = len(layer)
-    n_layers = max(layer) + 1
-    layers: list[list[int]] = [[] for _ in range(n_layers)]
-    for node in range(total):  # creation order: children before parents, a stable start
-        layers[layer[node]].append(node)
-    pos = np.zeros(total, dtype=np.int64)
-
-    def set_pos() -> None:
-        for lay in layers:
-            for i, node in enumerate(lay):
-                pos[node] = i
-
-    set_pos()
-    best = [list(lay) for lay in layers]
-    best_cross = _crossings(layers, succ, pos)
-    for sweep in range(16):
-        if best_cross == 0:
-            break
-        down = sweep % 2 == 0
-        order = range(1, n_layers) if down else range(n_layers - 2, -1, -1)
-        for li in order:
-            lay = layers[li]
-            nbrs = pred if down else succ
-            keys = [sum(pos[m] for m in nbrs[node]) / len(nbrs[node]) if nbrs[node]
-                    else pos[node] for node in lay]
-            layers[li] = [lay[i] for i in np.argsort(keys, kind="stable")]
-            for i, node in enumerate(layers[li]):
-                pos[node] = i
-        cross = _crossings(layers, succ, pos)
-        if cross < best_cross:
-            best, best_cross = [list(lay) for lay in layers], cross
-    layers = best
-    set_pos()
-
-    # secondary coordinates: start packed, then pull each node towards its neighbours
-    sec = np.zeros(total)
-
-    def gaps(lay: list[int]) -> np.ndarray:
-        g = [(breadth[a] + breadth[b]) / 2 + (_NODE_GAP if a < n and b < n else _NODE_GAP / 2)
-             for a, b in zip(lay, lay[1:], strict=False)]
-        return np.array(g)
-
-    for lay in layers:
-        offsets = np.concatenate([[0.0], np.cumsum(gaps(lay))])
-        sec[lay] = offsets - offsets[-1] / 2
-    for sweep in range(12):
-        mode = ("down", "up", "both")[sweep % 3]
-        for lay in layers if mode != "up" else layers[::-1]:
-            desired = []
-            for node in lay:
-                nb = (pred[node] if mode != "up" else []) + (succ[node] if mode != "down" else [])
-                desired.append(sum(sec[m] for m in nb) / len(nb) if nb else sec[node])
-            offsets = np.concatenate([[0.0], np.cumsum(gaps(lay))])
-            sec[lay] = _isotonic(np.array(desired) - offsets) + offsets
-    layer_len = [max([length[m] for m in lay], default=0.0) for lay in layers]
-    starts = np.concatenate([[0.0], np.cumsum(np.array(layer_len) + _LAYER_GAP)])
-    prim = np.array([starts[layer[m]] + layer_len[layer[m]] / 2 for m in range(total)])
-    return prim, sec, chains, layer_len, layer
 
 
 def draw_graph(
@@ -989,90 +843,18 @@ def draw_graph(
     if not hasattr(root, "children") or not hasattr(root, "data"):
         raise TypeError(f"{where} expected a Value (with .data and .children), got "
                         f"{type(root).__name__}")
-    values = _graph_values(root)
+    values = graph_values(root)
     if len(values) > max_nodes:
         raise ValueError(
             f"{where}: the graph has {len(values)} Values, more than max_nodes={max_nodes} can "
             "show readably; draw a smaller expression (or raise max_nodes)"
         )
-    horizontal = rankdir in ("LR", "RL")
     if highlight is not None and hasattr(highlight, "children"):
         highlight = (highlight,)  # one Value
     marked = {id(v) for v in (highlight or ())}
-    index = {id(v): i for i, v in enumerate(values)}
-
-    # layout nodes: Values first (0..nv-1), then one op node per computed Value
-    texts, kinds, length, breadth = [], [], [], []
-    for v in values:
-        label = str(getattr(v, "label", "") or "")
-        parts = ([label] if label else []) + [f"data {_fmt(v.data)}", f"grad {_fmt(v.grad)}"]
-        text = " | ".join(parts) if horizontal else "\n".join(parts)
-        lines = text.split("\n")
-        w = max(len(s) for s in lines) * _CHAR_W + 2 * _PAD_X
-        h = len(lines) * _LINE_H + 2 * _PAD_Y
-        texts.append(text)
-        kinds.append("value")
-        length.append(w if horizontal else h)
-        breadth.append(h if horizontal else w)
-    edges: list[tuple[int, int]] = []
-    op_of: dict[int, int] = {}
-    for i, v in enumerate(values):
-        children = tuple(getattr(v, "children", ()))
-        op = str(getattr(v, "op", "") or "")
-        if not children:
-            continue
-        target = i
-        if op:
-            diameter = max(0.3, len(op) * _CHAR_W * 0.9 + 0.1)
-            texts.append(op)
-            kinds.append("op")
-            length.append(diameter)
-            breadth.append(diameter)
-            target = len(texts) - 1
-            op_of[i] = target
-            edges.append((target, i))
-        for child in children:
-            e = (index[id(child)], target)
-            if e not in edges:
-                edges.append(e)
-    n = len(texts)
-    # layer = longest path from the leaves; then each leaf moves next to its first consumer
-    layer = [0] * n
-    for i, v in enumerate(values):
-        children = tuple(getattr(v, "children", ()))
-        if not children:
-            continue
-        base = max(layer[index[id(c)]] for c in children) + 1
-        if i in op_of:
-            layer[op_of[i]] = base
-            layer[i] = base + 1
-        else:
-            layer[i] = base
-    consumers: dict[int, list[int]] = {}
-    for u, v in edges:
-        consumers.setdefault(u, []).append(v)
-    for i, v in enumerate(values):
-        if not tuple(getattr(v, "children", ())) and i in consumers:
-            layer[i] = min(layer[c] for c in consumers[i]) - 1
-
-    prim, sec, chains, layer_len, all_layers = _layout(n, edges, layer, length, breadth)
-
-    def xy(p: float, s: float) -> tuple[float, float]:
-        return {"LR": (p, -s), "RL": (-p, -s), "TB": (s, -p), "BT": (s, p)}[rankdir]
-
-    # extents in layout inches, then the scale: 1 layout inch -> `scale` inches on paper
-    corners = []
-    for m in range(n):
-        for dp in (-length[m] / 2, length[m] / 2):
-            for ds in (-breadth[m] / 2, breadth[m] / 2):
-                corners.append(xy(prim[m] + dp, sec[m] + ds))
-    for chain in chains:
-        for m in chain:
-            corners.append(xy(prim[m], sec[m]))
-    corners_a = np.array(corners)
-    margin = 0.15
-    x0, y0 = corners_a.min(axis=0) - margin
-    x1, y1 = corners_a.max(axis=0) + margin
+    layout = layout_graph(values, rankdir)
+    # the scale: 1 layout inch -> `scale` inches on paper
+    x0, y0, x1, y1 = layout.bounds
     width, height = x1 - x0, y1 - y0
     if ax is None:
         scale = min(1.0, _MAX_FIG / width, _MAX_FIG / height)
@@ -1089,46 +871,28 @@ def draw_graph(
     from matplotlib.path import Path
 
     lw = max(0.4, 1.0 * scale)
-    for m in range(n):
-        x, y = xy(prim[m], sec[m])
-        if kinds[m] == "value":
-            w, h = (length[m], breadth[m]) if horizontal else (breadth[m], length[m])
-            is_marked = id(values[m]) in marked
-            leaf = not tuple(getattr(values[m], "children", ()))
-            face = "#ffe8cc" if is_marked else ("#e3eef8" if leaf else "white")
+    for node in layout.nodes:
+        x, y, w, h = node.x, node.y, node.width, node.height
+        if node.kind == "value":
+            is_marked = id(node.value) in marked
+            face = "#ffe8cc" if is_marked else ("#e3eef8" if node.leaf else "white")
             edge = PALETTE[1] if is_marked else PALETTE[0]
             ax.add_artist(FancyBboxPatch(
                 (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.04",
                 facecolor=face, edgecolor=edge, linewidth=lw * (2.5 if is_marked else 1.0),
                 zorder=2))
-            ax.text(x, y, texts[m], ha="center", va="center", family="monospace",
-                    fontsize=_FONT * scale, zorder=3)
+            ax.text(x, y, node.text, ha="center", va="center", family="monospace",
+                    fontsize=FONT * scale, zorder=3)
         else:
-            ax.add_artist(Circle((x, y), length[m] / 2, facecolor="#f0f0f0", edgecolor="0.35",
+            ax.add_artist(Circle((x, y), w / 2, facecolor="#f0f0f0", edgecolor="0.35",
                                 linewidth=lw, zorder=2))
-            ax.text(x, y, texts[m], ha="center", va="center", family="monospace",
-                    fontsize=(_FONT + (1.5 if len(texts[m]) <= 2 else -0.5)) * scale, zorder=3)
-    for chain in chains:
-        u, v = chain[0], chain[-1]
-        pts = [(prim[u] + length[u] / 2, sec[u])]
-        for d in chain[1:-1]:
-            half = layer_len[all_layers[d]] / 2
-            pts.append((prim[d] - half, sec[d]))
-            pts.append((prim[d] + half, sec[d]))
-        pts.append((prim[v] - length[v] / 2, sec[v]))
-        verts, codes = [xy(*pts[0])], [Path.MOVETO]
-        for k in range(1, len(pts)):
-            (pa, sa), (pb, sb) = pts[k - 1], pts[k]
-            if k % 2 == 1:  # between layers: a smooth S-curve
-                dp = (pb - pa) / 2
-                verts += [xy(pa + dp, sa), xy(pb - dp, sb), xy(pb, sb)]
-                codes += [Path.CURVE4] * 3
-            else:  # straight through a layer a long edge passes
-                verts.append(xy(pb, sb))
-                codes.append(Path.LINETO)
-        ax.add_artist(FancyArrowPatch(path=Path(verts, codes), arrowstyle="-|>",
-                                     mutation_scale=9 * scale, color="0.35", linewidth=lw,
-                                     zorder=1))
+            ax.text(x, y, node.text, ha="center", va="center", family="monospace",
+                    fontsize=(FONT + (1.5 if len(node.text) <= 2 else -0.5)) * scale, zorder=3)
+    path_codes = {"move": Path.MOVETO, "curve": Path.CURVE4, "line": Path.LINETO}
+    for verts, codes in layout.arrows:
+        path = Path(verts, [path_codes[c] for c in codes])
+        ax.add_artist(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9 * scale,
+                                      color="0.35", linewidth=lw, zorder=1))
     # equal scales on both axes: widen the limits of the roomier direction
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     ax.set_xlim(cx - aw / scale / 2, cx + aw / scale / 2)

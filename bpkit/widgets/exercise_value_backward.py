@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.plot import _graph_values
+from bpkit._graph_layout import graph_values
 from bpkit.widgets._answers import error_html, short_error
 from bpkit.widgets._app import WidgetApp, step_controls
 
@@ -96,7 +96,7 @@ class _Run:
                     f"BackpropStepper expected the exercise's Value (with .data, .grad, ._prev, "
                     f"._op and ._backward), got {type(root).__name__} without .{attr}"
                 )
-        self.order = _graph_values(root, "_prev")  # children before parents
+        self.order = graph_values(root, "_prev")  # children before parents
         self.names = _names(self.order)
         self.position = {id(v): i for i, v in enumerate(self.order)}
         self.steps = [v for v in reversed(self.order) if v._prev]
