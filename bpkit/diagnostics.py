@@ -35,7 +35,7 @@ import numpy as np
 
 from bpkit import _checks
 from bpkit.layers import ReLU, Sigmoid, Tanh
-from bpkit.module import Module, Sequential
+from bpkit.module import Module, Sequential, preserved
 from bpkit.train import Callback, History
 
 __all__ = ["Monitor"]
@@ -136,19 +136,10 @@ class Monitor(Callback):
         if np.ndim(X) == 0 or len(X) == 0:
             raise ValueError(f"Monitor.record needs a batch of at least one sample, got X of "
                              f"shape {np.shape(X)}")
-        modules = self.model.modules()
-        modes = [(m, m.training) for m in modules]
-        buffers = [(m, name, np.array(getattr(m, name), copy=True))
-                   for m in modules for name in m.buffers]
-        generators = []
-        for m in modules:
-            r = vars(m).get("rng")
-            if isinstance(r, np.random.Generator):
-                generators.append((r, r.bit_generator.state))
-        if training is not None:
-            self.model.train(bool(training))
         recorded: dict[str, dict[str, float]] = {m: {} for m in ACTIVATION_METRICS}
-        try:
+        with preserved(self.model):
+            if training is not None:
+                self.model.train(bool(training))
             x = X
             for name, layer in self.layers:
                 x = layer(x)
@@ -156,13 +147,6 @@ class Monitor(Callback):
                 for metric, value in self._activation_stats(layer, x).items():
                     recorded[metric][name] = value
                     self.history[metric].setdefault(name, []).append(value)
-        finally:
-            for m, training_mode in modes:
-                m.training = training_mode
-            for m, name, value in buffers:
-                setattr(m, name, value)
-            for r, state in generators:
-                r.bit_generator.state = state
         return recorded
 
     def _activation_stats(self, layer: Module, a: np.ndarray) -> dict[str, float]:

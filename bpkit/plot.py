@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bpkit._graph_layout import FONT, graph_values, layout_graph
+from bpkit.module import Module, preserved
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -161,7 +163,15 @@ def _input_dtype(model: Any, *arrays: np.ndarray) -> np.dtype:
 
 
 def _predict(model: Any, inputs: np.ndarray) -> np.ndarray:
-    """``model(inputs)`` in eval mode (the mode is restored after) as a float64 array."""
+    """``model(inputs)`` in eval mode as a float64 array; the model is left as it was.
+
+    A bpkit Module keeps every sub-module's mode, its buffers and its random state
+    (``module.preserved``); another callable with ``train``/``eval`` gets its mode back.
+    """
+    if isinstance(model, Module):
+        with preserved(model):
+            model.eval()
+            return np.asarray(model(inputs), dtype=np.float64)
     was_training = bool(getattr(model, "training", False))
     if was_training and hasattr(model, "eval"):
         model.eval()

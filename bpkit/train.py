@@ -23,7 +23,7 @@ from bpkit import _checks
 from bpkit._checks import as_rng
 from bpkit.data import _paired, batches
 from bpkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss
-from bpkit.module import Module, Parameter
+from bpkit.module import Module, Parameter, preserved
 
 __all__ = [
     "Callback",
@@ -179,15 +179,6 @@ def accuracy(output: np.ndarray, target: np.ndarray) -> float:
     return float(np.count_nonzero(pred == t)) / n
 
 
-def _modes(model: Module) -> list[tuple[Module, bool]]:
-    return [(m, m.training) for m in model.modules()]
-
-
-def _restore_modes(modes: list[tuple[Module, bool]]) -> None:
-    for m, training in modes:
-        m.training = training
-
-
 def _is_classification(loss_fn: Any, y: np.ndarray) -> bool:
     return isinstance(loss_fn, _CLASSIFICATION_LOSSES) or np.asarray(y).dtype.kind in "iu"
 
@@ -198,17 +189,14 @@ def _per_sample(loss_fn: Any) -> bool:
 
 
 def _forward_all(model: Module, X: np.ndarray, batch_size: int | None) -> np.ndarray:
-    """Model output for every row of X in eval mode (previous modes restored)."""
-    modes = _modes(model)
-    model.eval()
-    try:
+    """Model output for every row of X in eval mode (modes and state as they were after)."""
+    with preserved(model):
+        model.eval()
         if batch_size is None or batch_size >= len(X):
             return model(X)
         return np.concatenate(
             [model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
         )
-    finally:
-        _restore_modes(modes)
 
 
 def _check_module(model: Any, where: str) -> Module:
@@ -232,8 +220,9 @@ def evaluate(
         or ``y`` holds integers.
 
     ``loss`` is the mean loss per sample (batch sums divided by N for ``reduction="sum"``).
-    ``batch_size=None`` evaluates all rows at once. The model's train/eval modes are
-    restored afterwards; parameters are not touched.
+    ``batch_size=None`` evaluates all rows at once. Afterwards every module's train/eval
+    mode, every buffer and every random generator is as it was (``module.preserved``);
+    parameters are not touched.
     """
     where = "evaluate"
     _check_module(model, where)
@@ -244,17 +233,14 @@ def evaluate(
     classification = _is_classification(loss_fn, y)
     mean = _per_sample(loss_fn)
     total, correct = 0.0, 0.0
-    modes = _modes(model)
-    model.eval()
-    try:
+    with preserved(model):
+        model.eval()
         for start in range(0, len(X), size):
             Xb, yb = X[start : start + size], y[start : start + size]
             out = model(Xb)
             total += float(loss_fn(out, yb)) * (len(Xb) if mean else 1)
             if classification:
                 correct += accuracy(out, yb) * len(Xb)
-    finally:
-        _restore_modes(modes)
     result = {"loss": total / len(X)}
     if classification:
         result["accuracy"] = correct / len(X)
@@ -321,27 +307,6 @@ class _Diverged(Exception):
     def __init__(self, what: str, batch: int, Xb: np.ndarray, yb: np.ndarray) -> None:
         super().__init__(what)
         self.what, self.batch, self.Xb, self.yb = what, batch, Xb, yb
-
-
-class _Snapshot:
-    """Copies of the parameters and buffers, refreshed before each step (cheap: one copy)."""
-
-    def __init__(self, model: Module) -> None:
-        self.params = model.parameters()
-        self.saved = [np.empty_like(p.data) for p in self.params]
-        self.owners = [(m, name) for m in model.modules() for name in m.buffers]
-        self.buffers: list[np.ndarray] = []
-
-    def take(self) -> None:
-        for keep, p in zip(self.saved, self.params, strict=True):
-            np.copyto(keep, p.data)
-        self.buffers = [np.array(getattr(m, name), copy=True) for m, name in self.owners]
-
-    def restore(self) -> None:
-        for keep, p in zip(self.saved, self.params, strict=True):
-            np.copyto(p.data, keep)
-        for (m, name), value in zip(self.owners, self.buffers, strict=True):
-            setattr(m, name, value)
 
 
 class _Bar:
@@ -440,7 +405,7 @@ def fit(
     rng = as_rng(rng, where)
     n_batches = math.ceil(len(X) / batch_size)
     history = History()
-    modes = _modes(model)
+    modes = preserved(model, buffers=False, random=False)  # training changes the rest
     bar = _Bar(progress, epochs, n_batches)
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -477,7 +442,7 @@ def fit(
             for cb in callbacks:
                 cb.on_train_end(history, model)
     finally:
-        _restore_modes(modes)
+        modes.restore()
         bar.close()
     return history
 
@@ -492,12 +457,14 @@ def _train_epoch(
 ) -> tuple[float, float | None]:
     """One pass over the batches; returns (mean loss per sample, accuracy or None)."""
     weight_by_size = _per_sample(loss_fn)
-    snapshot = _Snapshot(model)
+    params = model.parameters()
+    # the parameters and buffers before each step, to undo a step that diverges
+    snapshot = preserved(model, parameters=True, modes=False, random=False)
     classification, total, correct, seen = None, 0.0, 0.0, 0
     for batch, (Xb, yb) in enumerate(batch_iter, start=1):
         if classification is None:
             classification = _is_classification(loss_fn, yb)
-        snapshot.take()
+        snapshot.save()
         out = model(Xb)
         loss = float(loss_fn(out, yb))
         if not math.isfinite(loss):
@@ -508,7 +475,7 @@ def _train_epoch(
         for cb in callbacks:
             cb.on_before_step(model, optimizer)
         optimizer.step()
-        if not _all_finite(snapshot.params):
+        if not _all_finite(params):
             snapshot.restore()
             raise _Diverged("the parameters became NaN or infinite in the optimizer step",
                             batch, Xb, yb)

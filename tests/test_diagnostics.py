@@ -243,3 +243,15 @@ def test_record_of_an_empty_batch_says_so_and_records_nothing():
                                          r"got X of shape \(0, 3\)"):
         mon.record(X_POS[:0])
     assert all(values == {} for values in mon.history.values())
+
+
+@pytest.mark.parametrize("training", [None, True, False])
+def test_record_leaves_a_nested_model_in_mixed_modes_exactly_as_it_was(training):
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    model = mixed_model()
+    mon = Monitor(model)
+    before = state_of(model)
+    recorded = mon.record(np.random.default_rng(13).standard_normal((16, 2)), training)
+    assert_unchanged(model, before)
+    assert set(recorded["act_mean"]) == {name for name, _ in mon.layers}

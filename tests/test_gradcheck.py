@@ -823,3 +823,17 @@ def test_diagnoses_a_factor_shared_by_some_layers_only_is_not_pinned_on_the_loss
     assert not message.startswith("Every parameter gradient") and "loss's backward" not in message
     assert message.startswith("The failing parameter gradients (0.weight, 2.weight) are all")
     assert "each failing layer's backward has this mistake itself" in message
+
+
+def test_checks_leave_a_nested_model_in_mixed_modes_exactly_as_it_was():
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    model = mixed_model()
+    rng = np.random.default_rng(14)
+    X, y = rng.standard_normal((8, 2)), rng.integers(0, 2, 8)
+    before = state_of(model)
+    report = check_module(model, X)
+    assert_unchanged(model, before)
+    assert report.ok  # Dropout in training mode drew the same mask at every evaluation
+    assert check_model(model, bp.CrossEntropyLoss(), X, y).ok
+    assert_unchanged(model, before)

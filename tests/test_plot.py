@@ -646,3 +646,21 @@ def test_draw_graph_of_a_single_leaf():
     ax = plot.draw_graph(Value(1.5, label="a")).axes[0]
     assert [t.get_text() for t in ax.texts] == ["a | data 1.5000 | grad 0.0000"]
     assert not [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+
+
+def test_decision_boundary_leaves_a_nested_model_in_mixed_modes_exactly_as_it_was():
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    from bpkit.module import preserved
+
+    rng = _rng()
+    X, y = _blobs(20, rng)
+    model = mixed_model()
+    before = state_of(model)
+    fig = plot.plot_decision_boundary(model, X, y, resolution=6)
+    # a frozen BatchNorm1d stays in eval mode; buffers and Dropout generators untouched
+    assert_unchanged(model, before)
+    with preserved(model):  # the figure is the eval-mode model's
+        model.eval()
+        expected = float(np.mean(model(X).argmax(axis=1) == y))
+    assert fig.axes[0].get_title() == f"Decision boundary (train accuracy {expected:.1%})"

@@ -425,3 +425,42 @@ def test_history_as_dict_repr_and_plot(blobs):
     fig = h.plot()  # conftest selects the Agg backend and closes figures
     assert len(fig.axes) == 2
     assert [len(ax.get_lines()) for ax in fig.axes] == [1, 1]  # no validation curves
+
+
+def test_evaluate_and_predict_leave_a_nested_model_in_mixed_modes_exactly_as_it_was():
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    model = mixed_model()
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((30, 2)), rng.integers(0, 2, 30)
+    before = state_of(model)
+    scores = train.evaluate(model, CrossEntropyLoss(), X, y, batch_size=7)
+    assert_unchanged(model, before)
+    classes = train.predict(model, X, batch_size=7)
+    assert_unchanged(model, before)
+    probs = train.predict_proba(model, X)
+    assert_unchanged(model, before)
+    model.eval()  # what they computed is the eval-mode model's
+    out = model(X)
+    assert scores["accuracy"] == float(np.mean(out.argmax(axis=1) == y))
+    np.testing.assert_array_equal(classes, out.argmax(axis=1))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_fit_gives_every_module_its_mode_back_and_undoes_a_diverging_step_exactly():
+    from model_state import mixed_model
+
+    model = mixed_model()
+    rng = np.random.default_rng(12)
+    X, y = rng.standard_normal((32, 2)), rng.integers(0, 2, 32)
+    modes = [(name, m.training) for name, m in model.named_modules()]
+    train.fit(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), X, y, epochs=2,
+              batch_size=8, rng=0, progress=False)
+    assert [(name, m.training) for name, m in model.named_modules()] == modes
+    X[20, 0] = np.nan  # its batch's forward puts NaN into the running statistics
+    with pytest.raises(train.TrainingDiverged, match="the loss is nan"):
+        train.fit(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), X, y,
+                  epochs=1, batch_size=8, rng=0, progress=False)
+    assert [(name, m.training) for name, m in model.named_modules()] == modes
+    for name, value in model.state_dict().items():  # all finite: the step was undone
+        assert np.all(np.isfinite(value)), name
