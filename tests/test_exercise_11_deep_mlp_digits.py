@@ -151,3 +151,17 @@ def test_returning_a_tuple_is_a_failure_not_a_crash_blamed_on_the_learner(part, 
     result = _result(_ns(old, new), part)
     assert result.status == "failed", (result.status, result.message)
     assert "returned a tuple, not an array" in result.message
+
+
+def test_the_model_checks_leave_a_nested_model_in_mixed_modes_exactly_as_it_was():
+    from model_state import assert_unchanged, mixed_model, state_of
+
+    from bpkit.grading.exercises._training import is_affine, model_feedback
+
+    model = mixed_model()
+    before = state_of(model)
+    assert not is_affine(model, 2, np.random.default_rng(0))  # run in eval mode: ReLUs bend
+    assert_unchanged(model, before)
+    X = np.random.default_rng(15).standard_normal((40, 2))
+    model_feedback(lambda rng: model, X, np.arange(40) % 2, 2, tolerance=10.0, max_params=10**4)
+    assert_unchanged(model, before)

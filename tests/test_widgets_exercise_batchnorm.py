@@ -118,3 +118,16 @@ def test_a_forward_without_return_is_named():
     app = BatchNormTrainer(ForgetsReturn, depth=2)
     assert ("ForgetsReturn.forward returned None (is `return` missing?); expected an array of "
             "shape (600, 64)") in app.state.error
+
+
+def test_measuring_leaves_a_layer_frozen_in_eval_mode_and_every_statistic_as_it_was():
+    from model_state import assert_unchanged, state_of
+
+    app = BatchNormTrainer(MyBatchNorm, depth=3)
+    app.train(1)
+    norms = [m for m in app.model.modules() if isinstance(m, MyBatchNorm)]
+    norms[1].eval()  # a learner's experiment: one layer frozen
+    before = state_of(app.model)
+    app.update()
+    assert app.state.error == ""
+    assert_unchanged(app.model, before)

@@ -218,3 +218,15 @@ def test_constructor_rejects_bad_settings_naming_the_app():
 
     with pytest.raises(ValueError, match="data set 'nan' must give finite float X"):
         MLPTrainer("nan", datasets={"nan": with_nan})
+
+
+def test_train_full_batch_undoes_a_step_whose_loss_is_not_finite():
+    X, y = spiral()
+    model = make_mlp(2, 16, 2, 3, rng=0)
+    arrays = [p.data for p in model.parameters()]
+    losses = train_full_batch(model, X, y, lr=1e200, steps=10)  # the first step overflows
+    assert len(losses) == 1
+    fresh = make_mlp(2, 16, 2, 3, rng=0)
+    for p, q, array in zip(model.parameters(), fresh.parameters(), arrays, strict=True):
+        assert p.data is array
+        np.testing.assert_array_equal(p.data, q.data)

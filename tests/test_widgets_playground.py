@@ -480,3 +480,15 @@ def test_bad_settings_are_refused_naming_the_setting():
                           ({"noise": 80}, "noise")]:
         with pytest.raises(ValueError, match=match):
             Playground(**kwargs)
+
+
+def test_a_diverging_epoch_puts_back_exactly_the_weights_it_started_from():
+    app = Playground("plane", lr=10.0, hidden=[16, 16], activation="relu")
+    for _ in range(200):
+        start = [p.data.copy() for p in app.model.parameters()]
+        app.step()
+        if app.diverged:
+            break
+    assert app.diverged
+    for p, kept in zip(app.model.parameters(), start, strict=True):
+        np.testing.assert_array_equal(p.data, kept)

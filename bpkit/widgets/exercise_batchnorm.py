@@ -10,13 +10,13 @@ mode (your running statistics): with a right layer the two agree after some trai
 
 from __future__ import annotations
 
-import copy
 import html
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bpkit.module import preserved
 from bpkit.widgets._answers import error_html, short_error
 from bpkit.widgets._app import WidgetApp
 
@@ -82,15 +82,13 @@ class BatchNormTrainerState:
 def _sigmoid_inputs(model: Any, X: np.ndarray, train: bool) -> np.ndarray:
     """The std of the input of every Sigmoid, in the given mode (running stats untouched).
 
-    The model is back in training mode afterwards, with its running statistics as they
-    were, even when a layer raises.
+    The model is back in its modes afterwards, with its running statistics (the layers'
+    ``buffers``) as they were, even when a layer raises.
     """
     from bpkit import Linear, Sigmoid
 
-    saved = [(m, copy.copy(m.running_mean), copy.copy(m.running_var)) for m in model.modules()
-             if hasattr(m, "running_mean") and hasattr(m, "running_var")]
     stds, h = [], X
-    try:
+    with preserved(model):  # a training-mode look must not count as a training step
         model.train(train)
         for layer in model.layers if hasattr(model, "layers") else model.children():
             if isinstance(layer, Sigmoid):
@@ -102,10 +100,6 @@ def _sigmoid_inputs(model: Any, X: np.ndarray, train: bool) -> np.ndarray:
                     "None (is `return` missing?)" if h is None else f"a {type(h).__name__}")
                 raise TypeError(f"{type(layer).__name__}.forward returned {got}; expected an "
                                 f"array of shape {(len(X), WIDTH)}")
-    finally:
-        for m, mean, var in saved:  # a training-mode look must not count as a training step
-            m.running_mean, m.running_var = mean, var
-        model.train(True)
     return np.array(stds)
 
 
@@ -208,11 +202,9 @@ class BatchNormTrainer(WidgetApp):
                 with np.errstate(all="ignore"):
                     std_train = _sigmoid_inputs(self.model, self.X, train=True)
                     std_eval = _sigmoid_inputs(self.model, self.X, train=False)
-                    self.model.eval()
-                    try:
+                    with preserved(self.model):
+                        self.model.eval()
                         s.accuracy_eval = float(np.mean(self.model(self.X).argmax(1) == self.y))
-                    finally:
-                        self.model.train()
                 s.std_train, s.std_eval = std_train, std_eval
             except Exception as exc:
                 s.error = short_error(exc)

@@ -27,7 +27,7 @@ from bpkit._checks import as_rng
 from bpkit.data import make_moons, make_spiral, train_test_split
 from bpkit.layers import Linear, ReLU
 from bpkit.losses import CrossEntropyLoss
-from bpkit.module import Module, Sequential
+from bpkit.module import Module, Sequential, preserved
 from bpkit.optim import Adam
 from bpkit.train import evaluate
 from bpkit.widgets._app import WidgetApp
@@ -126,9 +126,8 @@ def train_full_batch(
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"{where} expected steps to be an integer >= 1, got {steps!r}")
     loss_fn = CrossEntropyLoss()
-    params = model.parameters()
-    optimizer = Adam(params, lr=lr)
-    saved = [p.data.copy() for p in params]
+    optimizer = Adam(model.parameters(), lr=lr)
+    before_step = preserved(model, parameters=True)
     losses: list[float] = []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(int(steps)):
@@ -136,15 +135,13 @@ def train_full_batch(
             if not math.isfinite(loss):
                 break
             losses.append(loss)
-            for keep, p in zip(saved, params, strict=True):
-                np.copyto(keep, p.data)
+            before_step.save()
             optimizer.zero_grad()
             model.backward(loss_fn.backward())
             optimizer.step()
         else:
             return np.array(losses)
-    for keep, p in zip(saved, params, strict=True):  # the loss blew up: undo the last step
-        np.copyto(p.data, keep)
+    before_step.restore()  # the loss blew up: undo the last step
     return np.array(losses)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from bpkit.data import batches, train_test_split
 from bpkit.layers import Linear
 from bpkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from bpkit.module import Module, Sequential
+from bpkit.module import Module, Sequential, preserved
 from bpkit.saving import save as bp_save
 from bpkit.widgets import _playground_render as render
 from bpkit.widgets._playground_data import (
@@ -451,10 +451,11 @@ class Playground:
         """
         epochs = int_in(epochs, 1, 10**6, "epochs")
         params = self.model.parameters()
+        start = preserved(self.model, parameters=True)  # the weights at the start of an epoch
         for _ in range(epochs):
             if self.diverged:
                 break
-            saved = [p.data.copy() for p in params]
+            start.save()
             norms = np.zeros(len(self.hidden) + 1)
             n_batches = 0
             finite = True
@@ -473,8 +474,7 @@ class Playground:
                         break
                 finite = finite and all(np.all(np.isfinite(p.data)) for p in params)
             if not finite:
-                for keep, p in zip(saved, params, strict=True):
-                    np.copyto(p.data, keep)
+                start.restore()
                 self.diverged = True
                 self.pause()
                 self._say(f"Training diverged in epoch {self.epoch + 1} (the loss or a weight "

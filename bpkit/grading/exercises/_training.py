@@ -24,7 +24,7 @@ import numpy as np
 
 from bpkit.grading.feedback import CheckFailed, Feedback
 from bpkit.losses import CrossEntropyLoss, Loss
-from bpkit.module import Module
+from bpkit.module import Module, preserved
 from bpkit.train import TrainingDiverged
 
 __all__ = [
@@ -177,15 +177,6 @@ def params_of(model: Module) -> list[np.ndarray]:
     return [np.array(p.data, copy=True) for p in model.parameters()]
 
 
-def _modes(model: Module) -> list[tuple[Module, bool]]:
-    return [(m, m.training) for m in model.modules()]
-
-
-def _restore(modes: list[tuple[Module, bool]]) -> None:
-    for m, mode in modes:
-        m.training = mode
-
-
 def is_affine(model: Module, n_features: int, rng: np.random.Generator) -> bool:
     """True when ``model`` (in eval mode) maps every affine combination to the same one.
 
@@ -193,14 +184,10 @@ def is_affine(model: Module, n_features: int, rng: np.random.Generator) -> bool:
         inputs (N, n_features). An affine map f has f(a) - f(b) = f(a + c) - f(b + c) for
         all a, b, c; a ReLU network breaks this on spread-out points.
     """
-    modes = _modes(model)
-    model.eval()
-    try:
+    with preserved(model), np.errstate(all="ignore"):
+        model.eval()
         a, b, c = (2.0 * rng.standard_normal((64, n_features)) for _ in range(3))
-        with np.errstate(all="ignore"):
-            out = [np.asarray(model(v), dtype=np.float64) for v in (a, b, a + c, b + c)]
-    finally:
-        _restore(modes)
+        out = [np.asarray(model(v), dtype=np.float64) for v in (a, b, a + c, b + c)]
     lhs, rhs = out[0] - out[1], out[2] - out[3]
     scale = max(1e-12, float(np.abs(out[0]).max()))
     return bool(np.all(np.isfinite(lhs)) and np.allclose(lhs, rhs, atol=1e-7 * scale,
@@ -258,21 +245,19 @@ def model_feedback(
     """
     n, d = X.shape
     model = _build(make_model, 1)
-    modes = _modes(model)
-    model.eval()
-    try:
-        out = model(X.copy())
-    except ValueError as exc:
-        if "expected input of shape" in str(exc):
-            raise CheckFailed(Feedback.fail(
-                f"your model cannot take X of shape {X.shape} ({d} features per point)",
-                expected=f"a first layer with in_features = {d}",
-                got=f"{type(exc).__name__}: {exc}",
-                why=[MODEL_WRONG["input_size"]],
-            )) from None
-        raise
-    finally:
-        _restore(modes)
+    with preserved(model):
+        model.eval()
+        try:
+            out = model(X.copy())
+        except ValueError as exc:
+            if "expected input of shape" in str(exc):
+                raise CheckFailed(Feedback.fail(
+                    f"your model cannot take X of shape {X.shape} ({d} features per point)",
+                    expected=f"a first layer with in_features = {d}",
+                    got=f"{type(exc).__name__}: {exc}",
+                    why=[MODEL_WRONG["input_size"]],
+                )) from None
+            raise
     out = np.asarray(out)
     if out.shape != (n, n_classes):
         why = [MODEL_WRONG["output_size"]]

@@ -29,7 +29,7 @@ from bpkit.grading.exercises._training import (
 from bpkit.grading.feedback import Feedback, compare
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d, Dropout, Linear, ReLU
-from bpkit.module import Module, Sequential
+from bpkit.module import Module, Sequential, preserved
 from bpkit.train import predict as bp_predict
 
 __all__ = ["HELDOUT_THRESHOLD", "WRONG"]
@@ -229,9 +229,9 @@ def _predict_setup() -> tuple[Module, np.ndarray]:
 
 def _predict_feedback(fn: Any) -> Feedback:
     net, Z = _predict_setup()
-    net.eval()
-    right = np.asarray(net(Z)).argmax(axis=1)
-    net.train()
+    with preserved(net):
+        net.eval()
+        right = np.asarray(net(Z)).argmax(axis=1)
     buffers = [np.array(b, copy=True) for _, b in net.named_buffers()]
     Zc = Z.copy()
     out = fn(net, Zc)
