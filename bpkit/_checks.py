@@ -92,3 +92,48 @@ def _number(value: Any, name: str, where: str) -> float:
     if not np.isfinite(v):
         raise ValueError(f"{where}: {name} must be finite, got {value!r}")
     return v
+
+
+# -- data checks shared by data, train and plot ------------------------------------------------
+
+
+def paired(X: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``y`` as arrays with the same number of rows, or a ValueError naming ``where``.
+
+    Shape:
+        X (N, ...), y (N, ...) -> the same arrays (``np.asarray``, nothing copied).
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{where} expected arrays with a sample axis, got shapes {X.shape} "
+                         f"and {y.shape}")
+    if len(X) != len(y):
+        raise ValueError(
+            f"{where}: X and y must have the same number of rows, got X {X.shape} and "
+            f"y {y.shape}"
+        )
+    return X, y
+
+
+def class_labels(y: Any, where: str, what: str) -> np.ndarray:
+    """``y`` as integer class labels >= 0, or an error naming ``where`` and ``what``.
+
+    Shape:
+        labels (N,), a column (N, 1) or scores (N, C) (argmax) -> (N,) int64; booleans
+        count as 0/1, floats must hold whole numbers.
+    """
+    a = np.asarray(y)
+    if a.ndim == 2 and a.shape[1] > 1:
+        a = a.argmax(axis=1)
+    a = a.reshape(-1)
+    if a.dtype.kind == "b":
+        a = a.astype(np.int64)
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ValueError(f"{where} expected {what} to hold integer class labels, got {a[:5]}")
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{where} expected {what} to hold integer class labels, got {a.dtype}")
+    if a.size and a.min() < 0:
+        raise ValueError(f"{where} expected {what} >= 0, got {int(a.min())}")
+    return a.astype(np.int64)

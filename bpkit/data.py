@@ -369,19 +369,6 @@ def load_mnist(
 
 
 # -- splitting, batching, encoding -----------------------------------------------------------
-def _paired(X: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"{where} expected arrays with a sample axis, got shapes {X.shape} "
-                         f"and {y.shape}")
-    if len(X) != len(y):
-        raise ValueError(
-            f"{where}: X and y must have the same number of rows, got X {X.shape} and "
-            f"y {y.shape}"
-        )
-    return X, y
-
-
 def _stratified_test_indices(
     y: np.ndarray, n_test: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -415,7 +402,7 @@ def train_test_split(
     the test rows (largest-remainder rounding), so class proportions match in both parts.
     """
     where = "train_test_split"
-    X, y = _paired(X, y, where)
+    X, y = _checks.paired(X, y, where)
     n = len(X)
     if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
         n_test = int(test_size)
@@ -466,7 +453,7 @@ def batches(
     Arguments are checked when ``batches`` is called, not when iteration starts.
     """
     where = "batches"
-    X, y = _paired(X, y, where)
+    X, y = _checks.paired(X, y, where)
     size = _checks.positive_int(batch_size, "batch_size", where)
     order = _checks.as_rng(rng, where).permutation(len(X)) if shuffle else None
     return _batch_iter(X, y, size, order)

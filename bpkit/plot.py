@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bpkit._checks import class_labels
 from bpkit._graph_layout import FONT, graph_values, layout_graph
 from bpkit.module import Module, preserved
+from bpkit.train import confusion_matrix  # also bp.plot.confusion_matrix, as notebook 11 uses
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -122,25 +124,6 @@ def _series(values: Mapping[str, Any], where: str) -> tuple[list[str], list[np.n
             )
         arrays.append(a)
     return names, arrays
-
-
-def _labels(y: Any, where: str, what: str) -> np.ndarray:
-    """Integer class labels from labels, (N, 1) columns, or (N, C) scores (argmax)."""
-    a = np.asarray(y)
-    if a.ndim == 2 and a.shape[1] > 1:
-        a = a.argmax(axis=1)
-    a = a.reshape(-1)
-    if a.dtype.kind == "b":
-        a = a.astype(np.int64)
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise ValueError(f"{where} expected {what} to hold integer class labels, got {a[:5]}")
-        a = a.astype(np.int64)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{where} expected {what} to hold integer class labels, got {a.dtype}")
-    if a.size and a.min() < 0:
-        raise ValueError(f"{where} expected {what} >= 0, got {int(a.min())}")
-    return a.astype(np.int64)
 
 
 def _points(X: Any, where: str, what: str = "X") -> np.ndarray:
@@ -336,7 +319,7 @@ def plot_decision_boundary(
     if output not in ("logits", "probabilities"):
         raise ValueError(f"{where}: output must be 'logits' or 'probabilities', got {output!r}")
     X = _points(X, where)
-    y = _labels(y, where, "y")
+    y = class_labels(y, where, "y")
     if len(y) != len(X):
         raise ValueError(f"{where} expected y of length {len(X)} (one per row of X), got {len(y)}")
     has_test = X_test is not None
@@ -344,7 +327,7 @@ def plot_decision_boundary(
         if y_test is None:
             raise ValueError(f"{where}: X_test given without y_test")
         X_test = _points(X_test, where, "X_test")
-        y_test = _labels(y_test, where, "y_test")
+        y_test = class_labels(y_test, where, "y_test")
         if len(y_test) != len(X_test):
             raise ValueError(
                 f"{where} expected y_test of length {len(X_test)}, got {len(y_test)}"
@@ -711,8 +694,8 @@ def show_images(
             f"{where} expected images of shape (N, {size}) or (N, {shape[0]}, {shape[1]}) "
             f"for shape={tuple(shape)}, got {imgs.shape}"
         )
-    lab = _labels(labels, where, "labels") if labels is not None else None
-    pred = _labels(predictions, where, "predictions") if predictions is not None else None
+    lab = class_labels(labels, where, "labels") if labels is not None else None
+    pred = class_labels(predictions, where, "predictions") if predictions is not None else None
     for name, arr in (("labels", lab), ("predictions", pred)):
         if arr is not None and len(arr) != n:
             raise ValueError(
@@ -748,32 +731,6 @@ def show_images(
     if axes is None:
         fig.tight_layout(pad=0.3)
     return fig
-
-
-def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
-    """Counts of (true class, predicted class) pairs.
-
-    Shape:
-        y_true, y_pred (N,) labels (or (N, C) scores: argmax) -> (C, C) int64;
-        entry [i, j] counts samples of class i predicted as j (rows true, like scikit-learn).
-    """
-    where = "confusion_matrix"
-    t = _labels(y_true, where, "y_true")
-    p = _labels(y_pred, where, "y_pred")
-    if len(t) != len(p):
-        raise ValueError(f"{where} expected y_true and y_pred of equal length, got {len(t)} "
-                         f"and {len(p)}")
-    top = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
-    if n_classes is None:
-        n_classes = max(top, 1)
-    elif isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
-            or n_classes < 1:
-        raise ValueError(f"{where}: n_classes must be a positive integer, got {n_classes!r}")
-    elif top > n_classes:
-        raise ValueError(f"{where}: labels go up to {top - 1}, beyond n_classes={n_classes}")
-    m = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(m, (t, p), 1)
-    return m
 
 
 def plot_confusion_matrix(

@@ -21,7 +21,7 @@ import numpy as np
 
 from bpkit import _checks
 from bpkit._checks import as_rng
-from bpkit.data import _paired, batches
+from bpkit.data import batches
 from bpkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss
 from bpkit.module import Module, Parameter, preserved
 
@@ -32,6 +32,7 @@ __all__ = [
     "LivePlot",
     "TrainingDiverged",
     "accuracy",
+    "confusion_matrix",
     "evaluate",
     "fit",
     "predict",
@@ -179,6 +180,32 @@ def accuracy(output: np.ndarray, target: np.ndarray) -> float:
     return float(np.count_nonzero(pred == t)) / n
 
 
+def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Shape:
+        y_true, y_pred (N,) labels (or (N, C) scores: argmax) -> (C, C) int64;
+        entry [i, j] counts samples of class i predicted as j (rows true, like scikit-learn).
+    """
+    where = "confusion_matrix"
+    t = _checks.class_labels(y_true, where, "y_true")
+    p = _checks.class_labels(y_pred, where, "y_pred")
+    if len(t) != len(p):
+        raise ValueError(f"{where} expected y_true and y_pred of equal length, got {len(t)} "
+                         f"and {len(p)}")
+    top = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
+    if n_classes is None:
+        n_classes = max(top, 1)
+    elif isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
+            or n_classes < 1:
+        raise ValueError(f"{where}: n_classes must be a positive integer, got {n_classes!r}")
+    elif top > n_classes:
+        raise ValueError(f"{where}: labels go up to {top - 1}, beyond n_classes={n_classes}")
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (t, p), 1)
+    return m
+
+
 def _is_classification(loss_fn: Any, y: np.ndarray) -> bool:
     return isinstance(loss_fn, _CLASSIFICATION_LOSSES) or np.asarray(y).dtype.kind in "iu"
 
@@ -226,7 +253,7 @@ def evaluate(
     """
     where = "evaluate"
     _check_module(model, where)
-    X, y = _paired(X, y, where)
+    X, y = _checks.paired(X, y, where)
     size = _check_batch_size(batch_size, where) or len(X)
     if len(X) == 0:
         raise ValueError(f"{where} needs at least one sample, got X of shape {X.shape}")
@@ -383,7 +410,7 @@ def fit(
     """
     where = "fit"
     _check_module(model, where)
-    X, y = _paired(X, y, where)
+    X, y = _checks.paired(X, y, where)
     epochs = _checks.positive_int(epochs, "epochs", where)
     batch_size = _checks.positive_int(batch_size, "batch_size", where)
     if len(X) == 0:
@@ -391,7 +418,7 @@ def fit(
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(f"{where}: validation_data must be a pair (X_val, y_val)")
-        validation_data = _paired(*validation_data, f"{where} (validation_data)")
+        validation_data = _checks.paired(*validation_data, f"{where} (validation_data)")
         if len(validation_data[0]) == 0:
             raise ValueError(f"{where}: validation_data needs at least one sample, got X_val "
                              f"of shape {validation_data[0].shape}")

@@ -464,3 +464,17 @@ def test_fit_gives_every_module_its_mode_back_and_undoes_a_diverging_step_exactl
     assert [(name, m.training) for name, m in model.named_modules()] == modes
     for name, value in model.state_dict().items():  # all finite: the step was undone
         assert np.all(np.isfinite(value)), name
+
+
+def test_confusion_matrix_counts_rows_true_columns_predicted():
+    m = train.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], n_classes=4)
+    expected = np.zeros((4, 4), dtype=np.int64)
+    expected[0, 0] = expected[0, 1] = expected[1, 1] = expected[2, 0] = 1
+    expected[2, 2] = 2
+    np.testing.assert_array_equal(m, expected)
+    # scores are reduced with argmax
+    scores = np.eye(3)[[0, 1, 1, 2, 0, 2]]
+    np.testing.assert_array_equal(train.confusion_matrix([0, 0, 1, 2, 2, 2], scores),
+                                  expected[:3, :3])
+    with pytest.raises(ValueError, match="beyond n_classes=2"):
+        train.confusion_matrix([0, 2], [0, 1], n_classes=2)
