@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.grading.feedback import Feedback
+from bpkit.grading.matching import named, same
 from bpkit.grading.registry import register_check
 from bpkit.scalar import Value as ReferenceValue
 
@@ -79,8 +80,7 @@ class _Case:
     wrong: Sequence[tuple[tuple[float, ...], str]]
 
 
-def _close(got: Sequence[float], want: Sequence[float]) -> bool:
-    return bool(np.allclose(got, want, rtol=1e-9, atol=1e-12))
+_TOL = {"rtol": 1e-9, "atol": 1e-12}  # gradients of a few float operations: exact but rounding
 
 
 def _grads_text(names: Sequence[str], values: Sequence[float]) -> str:
@@ -97,11 +97,12 @@ def _judge(rule: Callable[..., Any], name: str, cases: Sequence[_Case]) -> Feedb
                 f"{name}: after {case.text}, the gradients are not numbers ({kinds})",
                 why=["add a number (float) into each operand's .grad, e.g. a.grad += ..."],
             )
-        if _close(got, case.expected):
+        if same(got, case.expected, **_TOL):
             continue
-        why = [meaning for values, meaning in case.wrong if _close(got, values)][:1]
+        meaning = named(got, case.wrong, **_TOL)
+        why = [meaning] if meaning else []
         off = [n for n, g, w in zip(case.names, got, case.expected, strict=True)
-               if not _close([g], [w])]
+               if not same(g, w, **_TOL)]
         if not why and upstream_changed:
             why = ["the rule changed out.grad: it should only add into the operands' .grad"]
         if not why:
@@ -564,7 +565,7 @@ def backprop(ns: dict[str, Any]) -> Feedback:
         )
     want = graph.expected()
     got = {n.label: n.grad for n in graph.leaves}
-    if not _close(list(got.values()), list(want.values())):
+    if not same(list(got.values()), list(want.values()), **_TOL):
         return Feedback.fail(
             "the order is right but the leaves' gradients are wrong",
             expected=", ".join(f"d{k} = {_num(v)}" for k, v in want.items()),
@@ -630,7 +631,7 @@ def expressions(ns: dict[str, Any]) -> Feedback:
             got = [float(v.grad) for v in leaves]
             want = [v.grad for v in reference]
             count += 1
-            if _close(got, want):
+            if same(got, want, **_TOL):
                 continue
             at = ", ".join(f"{n} = {v:.4f}" for n, v in zip("abc", point, strict=True))
             failing = [c.id for c in _RULE_CHECKS if not c(ns).passed]

@@ -11,24 +11,20 @@ layer with ``bpkit.check_module`` on several shapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from bpkit.gradcheck import check_module
 from bpkit.grading.exercises._learner import layer_class
-from bpkit.grading.feedback import (
-    CheckFailed,
-    Feedback,
-    compare,
-    gradcheck_feedback,
-    short_exception,
-)
+from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback, short_exception
+from bpkit.grading.matching import evaluated, match
 from bpkit.grading.registry import register_check
 from bpkit.layers import Linear as BpkitLinear
 from bpkit.module import Module, Parameter
 
-__all__ = ["CASES", "GRADCHECK_CASES"]
+__all__ = ["CASES", "GRADCHECK_CASES", "WRONG_FORWARD", "WRONG_INPUT_GRAD"]
 
 EXERCISE = "03_linear_layer"
 
@@ -160,12 +156,28 @@ def _run_backward(layer: Module, x: np.ndarray, dy: np.ndarray, case: tuple[int,
     return dx
 
 
-def _close(a: Any, b: np.ndarray) -> bool:
-    try:
-        a = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):  # a tuple, a string, ...: compare has said what it is
-        return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-8))
+# -- the recognised wrong answers ----------------------------------------------------------------
+
+#: wrong forward outputs, as (function of x, W and b; what the mistake is).
+WRONG_FORWARD: list[tuple[Callable[..., np.ndarray], str]] = [
+    (lambda x, w, b: x @ w.T, "forgot to add the bias: y = x @ W.T + b"),
+    (lambda x, w, b: x @ w + b,
+     "used W where W.T is needed: the weight is (out, in), so y = x @ W.T + b"),
+    (lambda x, w, b: x @ w.T - b, "the bias is subtracted: y = x @ W.T + b"),
+]
+
+#: wrong input gradients, as (function of x, W and dy; what the mistake is).
+WRONG_INPUT_GRAD: list[tuple[Callable[..., np.ndarray], str]] = [
+    (lambda x, w, dy: dy @ w.T,
+     "dx computed with W.T: dx = grad_output @ W (shape (N, out) @ (out, in) = (N, in))"),
+    (lambda x, w, dy: x, "returned the input x, not its gradient dx = grad_output @ W"),
+    (lambda x, w, dy: dy @ w / len(x),
+     "divided by N inside the layer: the loss's gradient already holds the 1/N of the mean, "
+     "so dx = grad_output @ W"),
+    (lambda x, w, dy: -(dy @ w),
+     "the sign is flipped: dx = grad_output @ W, no minus (the chain rule multiplies; the "
+     "minus of gradient descent belongs to the optimizer)"),
+]
 
 
 # -- forward ------------------------------------------------------------------------------------
@@ -185,18 +197,10 @@ def forward(ns: dict[str, Any]) -> Feedback:
         layer, x, _ = _setup(ns, n, fin, fout, seed=10 + i)
         w, b = layer.weight.data, layer.bias.data
         out = _run_forward(layer, x, case)
-        fb = compare(out, x @ w.T + b, name=f"forward(x) for x of shape {x.shape}")
-        if fb.passed:
-            continue
-        for wrong, meaning in (
-            (x @ w.T, "forgot to add the bias: y = x @ W.T + b"),
-            (x @ w + b, "used W where W.T is needed: the weight is (out, in), so y = x @ W.T + b"),
-            (x @ w.T - b, "the bias is subtracted: y = x @ W.T + b"),
-        ):
-            if _close(out, wrong):
-                fb.why = [meaning]
-                break
-        return fb
+        fb = match(out, x @ w.T + b, evaluated(WRONG_FORWARD, x, w, b),
+                   name=f"forward(x) for x of shape {x.shape}")
+        if not fb.passed:
+            return fb
     return Feedback.ok(f"right on {len(CASES)} shapes")
 
 
@@ -225,20 +229,10 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
                 why=["forgot to return dx: backward must end with `return grad_output @ W`, "
                      "the gradient the layer below needs"],
             )
-        fb = compare(dx, dy @ w, name=f"backward(dy) for x of shape {x.shape}", batch_size=n)
-        if fb.passed:
-            continue
-        for wrong, meaning in (
-            (dy @ w.T, "dx computed with W.T: dx = grad_output @ W (shape (N, out) @ (out, in) "
-                       "= (N, in))"),
-            (x, "returned the input x, not its gradient dx = grad_output @ W"),
-            (dy @ w / n, "divided by N inside the layer: the loss's gradient already holds "
-                         "the 1/N of the mean, so dx = grad_output @ W"),
-        ):
-            if _close(dx, wrong):
-                fb.why = [meaning]
-                break
-        return fb
+        fb = match(dx, dy @ w, evaluated(WRONG_INPUT_GRAD, x, w, dy),
+                   name=f"backward(dy) for x of shape {x.shape}", batch_size=n)
+        if not fb.passed:
+            return fb
     return Feedback.ok(f"right on {len(CASES)} shapes")
 
 
@@ -249,27 +243,22 @@ def _accumulates(ns: dict[str, Any], name: str, expected: Any) -> Feedback:
         layer, x, dy = _setup(ns, n, fin, fout, seed=30 + i)
         want = expected(x, dy)
         _run_backward(layer, x, dy, case)
-        grad = getattr(layer, name).grad
-        what = f"{name}.grad after one backward (x of shape {x.shape})"
-        fb = compare(grad, want, name=what, batch_size=n)
+        fb = match(getattr(layer, name).grad, want, [
+            (dy if name == "bias" else None,
+             f"the bias gradient was not summed over the batch: it has one row per example, "
+             f"shape (N, out) = ({n}, {fout}); use grad_output.sum(axis=0)"),
+            (want / n, f"divided by N = {n} inside the layer: the loss's gradient already "
+                       "holds the 1/N of the mean; the layer must not average again"),
+        ], name=f"{name}.grad after one backward (x of shape {x.shape})", batch_size=n)
         if not fb.passed:
-            arr = np.asarray(grad) if grad is not None else None
-            if name == "bias" and arr is not None and arr.shape == (n, fout):
-                fb.why = [f"the bias gradient was not summed over the batch: it has one row per "
-                          f"example, shape (N, out) = {arr.shape}; use grad_output.sum(axis=0)"]
-            elif arr is not None and arr.shape == want.shape and _close(arr, want / n):
-                fb.why = [f"divided by N = {n} inside the layer: the loss's gradient already "
-                          "holds the 1/N of the mean; the layer must not average again"]
             return fb
         _run_backward(layer, x, dy, case)
-        grad = getattr(layer, name).grad
-        fb = compare(grad, 2 * want, name=f"{name}.grad after two backward calls",
-                     batch_size=n)
+        fb = match(getattr(layer, name).grad, 2 * want, [
+            (want, f"overwrote {name}.grad instead of accumulating: use self.{name}.grad += "
+                   "..., not =, so that gradients from several backward calls (a layer used "
+                   "twice, several batches) add up"),
+        ], name=f"{name}.grad after two backward calls", batch_size=n)
         if not fb.passed:
-            if _close(grad, want):
-                fb.why = [f"overwrote {name}.grad instead of accumulating: use "
-                          f"self.{name}.grad += ..., not =, so that gradients from several "
-                          "backward calls (a layer used twice, several batches) add up"]
             return fb
     return Feedback.ok(f"right on {len(CASES)} shapes, accumulated with +=")
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from bpkit.grading.exercises._learner import layer_class
-from bpkit.grading.feedback import CheckFailed, Feedback, compare, describe
+from bpkit.grading.feedback import CheckFailed, Feedback, describe
+from bpkit.grading.matching import evaluated, match, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import ReLU as BpkitReLU
 from bpkit.layers import Sigmoid as BpkitSigmoid
@@ -99,7 +100,8 @@ def inputs(name: str, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np
 
 _NO_UPSTREAM = ("forgot to multiply by the upstream gradient: backward returns "
                 "grad_output * f'(x), not f'(x) alone")
-_SIGN = "sign error: you have -1 times the right gradient"
+_SIGN = ("the sign is flipped: dx = grad_output * f'(x), no minus (the chain rule multiplies; "
+         "the minus of gradient descent belongs to the optimizer)")
 
 _WRONG_RELU_FORWARD: list[tuple[Forward, str]] = [
     (np.abs, "|x| is not ReLU: a negative input gives 0, not -x"),
@@ -215,32 +217,13 @@ def _forward(layer: Module, name: str, x: np.ndarray) -> Any:
     return out
 
 
-def _matches(got: Any, candidate: np.ndarray) -> bool:
-    try:
-        arr = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return arr.shape == candidate.shape and bool(
-        np.allclose(arr, candidate, rtol=1e-6, atol=1e-9, equal_nan=True))
-
-
-def _name_mistake(fb: Feedback, got: Any, candidates: list[tuple[np.ndarray, str]]) -> Feedback:
-    """Put the meaning of the first wrong answer ``got`` matches at the top of ``fb.why``."""
-    for values, meaning in candidates:
-        if _matches(got, values):
-            generic = [w for w in fb.why if not w.startswith("largest difference")]
-            fb.why = [meaning, *generic]
-            break
-    return fb
-
-
 def _check_forward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedback:
     for i, shape in enumerate(SHAPES):
         x, _ = inputs(name, shape, seed + i)
         layer = _layer(ns, name)
         out = _forward(layer, name, x)
         if name == "ReLU" and isinstance(out, np.ndarray) and out.ndim == x.ndim - 1 \
-                and _matches(out, np.max(x, axis=0)):
+                and same(out, np.max(x, axis=0)):
             return Feedback.fail(
                 f"{name}.forward(x) has the wrong shape for x of shape {x.shape}",
                 expected=f"an array of shape {x.shape}",
@@ -248,11 +231,10 @@ def _check_forward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedb
                 why=["np.max(x, 0) is a reduction: it takes the largest entry along axis 0. "
                      "The elementwise maximum of x and 0 is np.maximum(x, 0)"],
             )
-        fb = compare(out, function(name, x), name=f"{name}.forward(x) for x of shape {shape}")
+        fb = match(out, function(name, x), evaluated(WRONG[part], x),
+                   name=f"{name}.forward(x) for x of shape {shape}", wrong_atol=1e-9)
         if not fb.passed:
-            with np.errstate(all="ignore"):
-                candidates = [(f(x), meaning) for f, meaning in WRONG[part]]
-            return _name_mistake(fb, out, candidates)
+            return fb
     return Feedback.ok(f"right on {len(SHAPES)} shapes, and x is left unchanged")
 
 
@@ -274,11 +256,9 @@ def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feed
         y = function(name, x)
         expected = dy * derivative(name, x)
         what = f"{name}.backward(grad_output) for x of shape {shape}"
-        fb = compare(got, expected, name=what)
+        fb = match(got, expected, evaluated(WRONG[part], x, y, dy), name=what, wrong_atol=1e-9)
         if not fb.passed:
-            with np.errstate(all="ignore"):
-                candidates = [(f(x, y, dy), meaning) for f, meaning in WRONG[part]]
-            return _name_mistake(fb, got, candidates)
+            return fb
     kink = " (0 at the kink x = 0)" if name == "ReLU" else ""
     return Feedback.ok(f"grad_output * f'(x){kink}, right on {len(SHAPES)} shapes")
 
@@ -371,12 +351,7 @@ def in_place(ns: dict[str, Any]) -> Feedback:
                      "only dx (see the backward part)"])
         with np.errstate(all="ignore"):
             second = layer.backward(dy.copy())
-        try:
-            second = np.asarray(second, dtype=np.float64)
-        except (TypeError, ValueError):
-            second = None
-        if second is None or second.shape != first.shape or not np.allclose(
-                second, first, rtol=1e-12, atol=0.0, equal_nan=True):
+        if not same(second, first, rtol=1e-12, atol=0.0):
             return Feedback.fail(
                 f"{name}.backward gave a different answer the second time, for the same "
                 "forward and grad_output",

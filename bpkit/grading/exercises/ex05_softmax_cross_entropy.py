@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from bpkit.gradcheck import check_loss
-from bpkit.grading.feedback import CheckFailed, Feedback, compare, gradcheck_feedback
+from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback
+from bpkit.grading.matching import blame, evaluated, match, same
 from bpkit.grading.registry import register_check
 from bpkit.losses import CrossEntropyLoss
 from bpkit.losses import log_softmax as bp_log_softmax
@@ -281,39 +282,6 @@ def _unchanged(before: np.ndarray, after: np.ndarray, where: str, what: str) -> 
         ))
 
 
-def _matches(got: Any, candidate: Any, rtol: float = 1e-6) -> bool:
-    try:
-        arr = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    cand = np.asarray(candidate, dtype=np.float64)
-    return arr.shape == cand.shape and bool(
-        np.allclose(arr, cand, rtol=rtol, atol=1e-9, equal_nan=True))
-
-
-def _name_mistake(fb: Feedback, got: Any, candidates: list[tuple[Any, str]],
-                  rtol: float = 1e-6) -> Feedback:
-    for values, meaning in candidates:
-        if values is not None and _matches(got, values, rtol):
-            generic = [w for w in fb.why if not w.startswith("largest difference")]
-            fb.why = [meaning, *generic]
-            break
-    return fb
-
-
-def _evaluate(wrong: list[tuple[Any, str]], *args: Any) -> list[tuple[Any, str]]:
-    """Each wrong answer's value on ``args`` (None where it cannot be computed)."""
-    out = []
-    for f, meaning in wrong:
-        try:
-            with np.errstate(all="ignore"):
-                value = f(*args)
-        except (ValueError, IndexError):
-            value = None
-        out.append((value, meaning))
-    return out
-
-
 def _run_softmax(ns: dict[str, Any], z: np.ndarray) -> Any:
     fn = _softmax(ns)
     z_in = z.copy()
@@ -355,9 +323,10 @@ def softmax(ns: dict[str, Any]) -> Feedback:
     for i, (n, c) in enumerate(CASES):
         z, _ = batch(n, c, seed=10 + i)
         got = _run_softmax(ns, z)
-        fb = compare(got, bp_softmax(z), name=f"softmax(z) for z of shape {z.shape}")
+        fb = match(got, bp_softmax(z), evaluated(_WRONG_SOFTMAX, z),
+                   name=f"softmax(z) for z of shape {z.shape}", wrong_atol=1e-9)
         if not fb.passed:
-            return _name_mistake(fb, got, _evaluate(_WRONG_SOFTMAX, z))
+            return fb
     return Feedback.ok(f"right on {len(CASES)} batches; every row sums to 1")
 
 
@@ -368,10 +337,11 @@ def softmax_stable(ns: dict[str, Any]) -> Feedback:
     for what, z in STABLE_CASES:
         got = _run_softmax(ns, z)
         rtol = 1e-5 if z.dtype == np.float32 else 1e-6
-        fb = compare(got, bp_softmax(z), name=f"softmax(z) for {what}", rtol=rtol)
+        fb = match(got, bp_softmax(z), evaluated(_WRONG_STABLE, z),
+                   name=f"softmax(z) for {what}", rtol=rtol, wrong_atol=1e-9)
         if not fb.passed:
             fb.message += f": z = {z.tolist()}"
-            return _name_mistake(fb, got, _evaluate(_WRONG_STABLE, z), rtol=rtol)
+            return fb
     return Feedback.ok(f"finite and right on {len(STABLE_CASES)} batches of extreme logits")
 
 
@@ -390,9 +360,10 @@ def loss(ns: dict[str, Any]) -> Feedback:
         shaped = _value_feedback(value, expected, what, n)
         if shaped is not None:
             return shaped
-        fb = compare(value, expected, name=what, batch_size=n)
+        fb = match(value, expected, evaluated(_WRONG_LOSS, z, labels), name=what,
+                   batch_size=n, wrong_atol=1e-9)
         if not fb.passed:
-            return _name_mistake(fb, value, _evaluate(_WRONG_LOSS, z, labels))
+            return fb
     return Feedback.ok(f"right on {len(CASES)} batches")
 
 
@@ -405,7 +376,8 @@ def loss_stable(ns: dict[str, Any]) -> Feedback:
         _, value = _run_forward(ns, z, labels)
         expected = float(_ce(z.astype(np.float64), labels).mean())
         rtol = 1e-5 if z.dtype == np.float32 else 1e-6
-        fb = compare(value, expected, name=f"the loss for {what}", rtol=rtol)
+        fb = match(value, expected, evaluated(_WRONG_LOSS_STABLE, z, labels),
+                   name=f"the loss for {what}", rtol=rtol, wrong_atol=1e-9)
         if fb.passed:
             continue
         fb.message += f": z = {z.tolist()}, labels = {labels.tolist()}"
@@ -414,11 +386,10 @@ def loss_stable(ns: dict[str, Any]) -> Feedback:
         except (TypeError, ValueError):
             return fb
         if expected > 100 and np.isfinite(v) and 0 < v < 100:
-            fb.why = [f"the loss is capped near {v:.4g} = -log ε: clipping the probability "
-                      "(log(p + ε) or np.clip) hides log 0 but gives a wrong loss and no "
-                      "gradient; log-sum-exp gives the true value, 1000"]
-            return fb
-        return _name_mistake(fb, value, _evaluate(_WRONG_LOSS_STABLE, z, labels), rtol=rtol)
+            return blame(fb, f"the loss is capped near {v:.4g} = -log ε: clipping the "
+                         "probability (log(p + ε) or np.clip) hides log 0 but gives a wrong "
+                         "loss and no gradient; log-sum-exp gives the true value, 1000")
+        return fb
     return Feedback.ok(f"finite and right on {len(LOSS_CASES)} extreme batches "
                        "(a loss of 1000 for the very sure mistake)")
 
@@ -436,12 +407,13 @@ def backward(ns: dict[str, Any]) -> Feedback:
         got = _call(loss_fn.backward, (), "backward()", z)
         expected = (bp_softmax(z) - _onehot(labels, c)) / n
         what = f"backward() for logits of shape {z.shape}"
-        fb = compare(got, expected, name=what, batch_size=n)
+        fb = match(got, expected, evaluated(_WRONG_BACKWARD, z, labels), name=what,
+                   batch_size=n, wrong_atol=1e-9)
         if not fb.passed:
-            return _name_mistake(fb, got, _evaluate(_WRONG_BACKWARD, z, labels))
+            return fb
         first = np.array(got, dtype=np.float64, copy=True)
         again = _call(loss_fn.backward, (), "backward()", z)
-        if not _matches(again, first, rtol=1e-12):
+        if not same(again, first, rtol=1e-12, atol=1e-9):
             return Feedback.fail(
                 "backward() gave a different answer the second time, after the same forward",
                 why=["backward changed what forward cached (e.g. p[rows, labels] -= 1 on the "
