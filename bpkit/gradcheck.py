@@ -243,7 +243,9 @@ class TensorCheck:
     Shape:
         ``analytic``: the gradient backward produced (float64 copy; None if none came, any
         shape if the shape is wrong). ``numerical`` and ``errors``: ``shape``, NaN at entries
-        not checked (``sample``). ``worst_index``: an index into ``shape``.
+        not checked (``sample``). ``worst_index``: an index into ``shape``, the first entry
+        whose error is within rounding (1e-6, relative) of ``max_rel_error``; the
+        ``analytic_value`` and ``numerical_value`` shown are the gradients there.
     """
 
     name: str
@@ -428,9 +430,12 @@ def _check_tensor(
     errors = np.full(shape, np.nan)
     errors.reshape(-1)[indices] = err
     if len(indices):
-        worst = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
+        ranked = np.where(np.isnan(err), np.inf, err)
+        max_err = float(err[np.argmax(ranked)])
+        # Where many entries are off by the same amount (a factor, a sign), which of them is
+        # largest is rounding noise: show the first within rounding of the largest.
+        worst = int(np.argmax(ranked >= ranked.max() * (1 - 1e-6)))
         worst_index = tuple(int(i) for i in np.unravel_index(indices[worst], shape))
-        max_err = float(err[worst])
         a_val, n_val = float(a_flat[worst]), float(n_flat[worst])
     else:
         worst_index, max_err, a_val, n_val = None, 0.0, float("nan"), float("nan")

@@ -671,6 +671,23 @@ def test_report_rows_of_passing_tensors_show_the_bound_not_the_noise(x):
     assert "&lt; 1e-07" in report._repr_html_()
 
 
+def test_worst_entry_of_equal_errors_is_the_first_not_a_rounding_accident():
+    # Every entry of a gradient off by a factor has the same relative error up to rounding;
+    # which one is largest by 1e-16 must not decide the row (it differs from CPU to CPU).
+    class Halved(bp.Linear):
+        def backward(self, grad_output):
+            dx = super().backward(grad_output)
+            self.weight.grad *= 0.5
+            self.weight.grad[2, 1] *= 1 - 1e-8  # off by more than the noise, less than 1e-6
+            return dx
+
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    entry = check_module(Halved(3, 4, rng=0), x)["weight"]
+    assert not entry.passed and abs(entry.max_rel_error - 1 / 3) < 1e-6
+    assert entry.worst_index == (0, 0)
+    assert entry.analytic_value == entry.analytic[0, 0]
+
+
 def test_report_html_escapes_names():
     entry = TensorCheck(
         name="<b>w&",
