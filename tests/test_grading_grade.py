@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from bpkit.grading import _kernel, release_notebook
+from bpkit.grading._cells import Cell
 from bpkit.grading._files import notebook_text, read_notebook
+from bpkit.grading._running import Grader
 from bpkit.grading.cli import main
 from bpkit.grading.grade import (
-    _Cell,
-    _Grader,
     defined_names,
     find_notebooks,
     grade_notebook,
@@ -274,8 +274,8 @@ def test_uninterruptible_cells_restart_the_kernel_and_checks_have_their_own_limi
 
 
 def test_check_errors_name_the_notebook_cell_not_the_graders_execution_count():
-    grader = _Grader(SOLUTION, str(SOLUTION), "99_fixture", [], 1.0, [])
-    grader.counts = {7: _Cell(11, "def f(x):\n    raise ValueError('no')", {"f"})}
+    grader = Grader(SOLUTION, str(SOLUTION), "99_fixture", [], 1.0, [])
+    grader.counts = {7: Cell(11, "def f(x):\n    raise ValueError('no')", {"f"})}
     message = "your code raised ValueError: no\nin Cell In[7], line 2: raise ValueError('no')"
     assert grader._cell_names(message) == (
         "your code raised ValueError: no\nin cell 11, line 2: raise ValueError('no')"
