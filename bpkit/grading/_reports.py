@@ -49,13 +49,13 @@ class NotebookGrade:
 
     @property
     def score(self) -> float:
-        """Points earned."""
-        return float(sum(r.points for r in self.results))
+        """Points earned (the card's score)."""
+        return self.card().score
 
     @property
     def max_score(self) -> float:
         """Points available."""
-        return float(sum(r.max_points for r in self.results))
+        return self.card().max_score
 
     def card(self) -> Card:
         """The results as a feedback `Card`."""
