@@ -12,7 +12,6 @@ scored on a second, held-out spiral. Each recognised wrong answer is in ``WRONG`
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from bpkit.grading.exercises._training import (
     run_training,
 )
 from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.matching import named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import Linear, ReLU
 from bpkit.losses import CrossEntropyLoss
@@ -204,9 +204,8 @@ def _simulate(step: Any) -> tuple[list[np.ndarray], list[float], list[float]]:
     return params_of(s.model), before, after
 
 
-def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return all(x.shape == y.shape and np.allclose(x, y, rtol=1e-9, atol=1e-12)
-               for x, y in zip(a, b, strict=True))
+_PARAMS = {"rtol": 1e-9, "atol": 1e-12}  # the same weights, up to rounding
+_LOSS = {"rtol": 1e-9, "atol": 0.0}  # the same loss value, up to rounding
 
 
 def _order_problem(tags: list[str], changed: bool, params: list[np.ndarray]) -> str | None:
@@ -215,7 +214,8 @@ def _order_problem(tags: list[str], changed: bool, params: list[np.ndarray]) -> 
         return "no_backward"
     if "step" not in tags:
         if changed:
-            return "ascent" if _same(params, _simulate(_ascent_step)[0]) else "own_optimizer"
+            return ("ascent" if same(params, _simulate(_ascent_step)[0], **_PARAMS)
+                    else "own_optimizer")
         return "no_step"
     if tags.count("backward") > 1:
         return "backward_twice"
@@ -258,11 +258,11 @@ def _step_feedback(ns: dict[str, Any]) -> Feedback:
                 and np.array_equal(yb, s.y[k * _STEP_N:(k + 1) * _STEP_N])):
             return _fail("in_place", "train_step changed the batch it was given")
     params = params_of(s.model)
-    if not _same(params, right_params):
+    if not same(params, right_params, **_PARAMS):
         probs = [p for tag, p in calls[1] if tag == "loss" and rows_are_probabilities(p[0])]
         if probs:
             return _fail("softmax_before_loss", "the loss was given probabilities, not logits")
-        changed = not _same(params, start)
+        changed = not same(params, start, **_PARAMS)
         key = _order_problem([tag for tag, _ in calls[1]], changed, params)
         message = ("after two calls of train_step (SGD, lr = 0.5), the weights differ from "
                    "forward, loss, zero_grad, backward, step")
@@ -280,8 +280,8 @@ def _step_feedback(ns: dict[str, Any]) -> Feedback:
                 expected="the batch's loss, a float", got=type(out).__name__,
                 why=["return the float that loss_fn(logits, yb) gave"],
             )
-        if not math.isclose(value, right_before[k], rel_tol=1e-9):
-            if math.isclose(value, right_after[k], rel_tol=1e-9):
+        if not same(value, right_before[k], **_LOSS):
+            if named(value, [(right_after[k], "returns_after")], **_LOSS):
                 return _fail("returns_after", f"train_step returned {value:.6f}",
                              expected=f"{right_before[k]:.6f}", got=f"{value:.6f}")
             return compare(value, right_before[k], name="the loss train_step returned",
@@ -405,13 +405,13 @@ def _epoch_feedback(ns: dict[str, Any]) -> Feedback:
                                  got=type(out).__name__,
                                  why=["return the epoch's mean loss as one float, "
                                       "sum(loss_b * len(Xb)) / len(X), not a list or array"])
-        if math.isclose(value, right, rel_tol=1e-9):
+        if same(value, right, **_LOSS):
             continue
-        message = f"epoch {epoch}: train_epoch returned {value:.6f}"
-        for key, wrong in (("returned_last", losses[-1]), ("unweighted_mean", losses.mean()),
-                           ("returned_sum", losses.sum())):
-            if math.isclose(value, float(wrong), rel_tol=1e-9):
-                return _fail(key, message, expected=f"{right:.6f}", got=f"{value:.6f}")
+        key = named(value, [(losses[-1], "returned_last"), (losses.mean(), "unweighted_mean"),
+                            (losses.sum(), "returned_sum")], **_LOSS)
+        if key:
+            return _fail(key, f"epoch {epoch}: train_epoch returned {value:.6f}",
+                         expected=f"{right:.6f}", got=f"{value:.6f}")
         return compare(value, right, name=f"the mean loss of epoch {epoch}", rtol=1e-9)
     return Feedback.ok(f"{len(expected_sizes)} shuffled batches per epoch, every point once "
                        "with its own label, the mean loss per point returned")

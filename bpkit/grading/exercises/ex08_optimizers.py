@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from bpkit import optim
+from bpkit._diagnoses import Finding
 from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.matching import blame, named
 from bpkit.grading.registry import register_check
 from bpkit.module import Parameter
 
@@ -228,20 +230,9 @@ def _run(rule: Rule, scenario: Scenario) -> _Run:
     return _Run(params, state, modified)
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-7, atol=1e-10, equal_nan=True))
-
-
-def _matches(run: _Run, other: _Run, keys: tuple[str, ...]) -> bool:
-    if len(run.params) != len(other.params):
-        return False
-    if not all(_same(a, b) for a, b in zip(run.params, other.params, strict=True)):
-        return False
-    return all(_same(run.state.get(k), other.state.get(k)) for k in keys)
+def _seen(runs: list[_Run], keys: tuple[str, ...]) -> list[Any]:
+    """What a rule did on every scenario: the params it returned and its state ``keys``."""
+    return [(run.params, [run.state.get(k) for k in keys]) for run in runs]
 
 
 # -- the recognised wrong answers ----------------------------------------------------------------
@@ -584,13 +575,12 @@ def _check_rule(ns: dict[str, Any], check_id: str) -> Feedback:
             break
     if failure is None:
         return Feedback.ok("matches CS231n's published numbers and bp.optim over six steps")
-    if not failure.why or not failure.why[0].startswith("state has no"):
-        for wrong, meaning in WRONG[check_id]:
-            others = [_run(wrong, s) for s in all_scenarios]
-            if all(_matches(a, b, keys) for a, b in zip(runs, others, strict=True)):
-                generic = [w for w in failure.why if not w.startswith("largest difference")]
-                failure.why = [meaning, *generic]
-                return failure
+    if not any(f.kind == "missing_state" for f in failure.findings):
+        meaning = named(_seen(runs, keys), (
+            (_seen([_run(wrong, s) for s in all_scenarios], keys), meaning)
+            for wrong, meaning in WRONG[check_id]), rtol=1e-7, atol=1e-10)
+        if meaning:
+            return blame(failure, meaning)
     if failed_at == 0:
         later = all_scenarios[1:]
         if all(_compare_run(r, *reference_run(name, s), keys, "", name, s).passed
@@ -617,11 +607,11 @@ def _compare_run(run: _Run, want_params: list[np.ndarray], want_state: dict[str,
                  "next step can start from it"])
     for key in keys:
         if key not in run.state:
-            return Feedback.fail(
-                f"{where}: state has no {key!r} after the call",
-                why=[f"state has no {key!r}: keep it under PyTorch's name, "
-                     f"{', '.join(repr(k) for k in keys)}, so that the next step (and "
-                     f"bp.optim) can use it"])
+            text = (f"state has no {key!r}: keep it under PyTorch's name, "
+                    f"{', '.join(repr(k) for k in keys)}, so that the next step (and "
+                    "bp.optim) can use it")
+            return Feedback(False, f"{where}: state has no {key!r} after the call", why=[text],
+                            findings=[Finding("missing_state", None, text)])
         got, want = run.state[key], want_state[key]
         if key == "step":
             if not isinstance(got, (int, np.integer)) or int(got) != want:

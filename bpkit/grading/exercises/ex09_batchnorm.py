@@ -31,6 +31,7 @@ from bpkit.grading.feedback import (
     gradcheck_feedback,
     short_exception,
 )
+from bpkit.grading.matching import blame, evaluated, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d as BpkitBatchNorm1d
 from bpkit.module import Module, Parameter
@@ -222,6 +223,10 @@ _WRONG_BACKWARD_INPUT: list[tuple[Formula, str]] = [
 
 M_EVAL_BACKWARD = ("in eval mode the running statistics are constants, so the layer is an "
                    "affine map: dx = γ·dy/√(running_var + ε), without the batch terms")
+#: the eval-mode backward_input mistake: the training formula with the running statistics.
+_WRONG_EVAL_BACKWARD: list[tuple[Formula, str]] = [
+    (lambda c: _train_input_grad(c, c.xhat(False), c.inv_std(False)), M_EVAL_BACKWARD),
+]
 
 _WRONG_PARAMS: list[tuple[Formula, str]] = [
     (lambda c: ((c.dy * c.x).sum(axis=0), c.dy.sum(axis=0)),
@@ -253,7 +258,7 @@ WRONG: dict[str, list[tuple[Callable[..., Any] | None, str]]] = {
     "forward_train": [*_WRONG_FORWARD, (None, M_INPUT)],
     "running_stats": list(_WRONG_RUNNING),
     "forward_eval": [*_WRONG_EVAL, (None, M_EVAL_UPDATES)],
-    "backward_input": [*_WRONG_BACKWARD_INPUT, (None, M_EVAL_BACKWARD), (None, M_GRAD_OUTPUT)],
+    "backward_input": [*_WRONG_BACKWARD_INPUT, *_WRONG_EVAL_BACKWARD, (None, M_GRAD_OUTPUT)],
     "backward_params": [*_WRONG_PARAMS, (None, M_OVERWRITE), (None, M_NOT_SUMMED)],
 }
 
@@ -331,31 +336,7 @@ def _backward(layer: Module, c: Case) -> Any:
     return dx
 
 
-def _name(fb: Feedback, wrong: list[tuple[Any, str]], got: Any, values: Callable[[Any], Any]
-          ) -> Feedback:
-    """Put the meaning of the first recognised wrong answer equal to ``got`` first in ``why``."""
-    for formula, meaning in wrong:
-        if formula is None:
-            continue
-        with np.errstate(all="ignore"):
-            candidate = values(formula)
-        if _equal(got, candidate):
-            generic = [w for w in fb.why if not w.startswith("largest difference")]
-            fb.why = [meaning, *generic]
-            break
-    return fb
-
-
-def _equal(got: Any, candidate: Any) -> bool:
-    if isinstance(candidate, tuple):
-        return (isinstance(got, tuple) and len(got) == len(candidate)
-                and all(_equal(a, b) for a, b in zip(got, candidate, strict=True)))
-    try:
-        a = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    b = np.asarray(candidate, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+_WRONG_TOL = {"rtol": 1e-6, "atol": 1e-9}  # a learner's value equals a wrong formula's
 
 
 # -- the checks ----------------------------------------------------------------------------------
@@ -376,10 +357,11 @@ def forward_train(ns: dict[str, Any]) -> Feedback:
         c.running_mean, c.running_var = np.zeros(d), np.ones(d)  # a fresh layer's
         layer = _load(_build(ns, d), c)
         y = _forward(layer, c.x)
-        fb = compare(y, _reference(c, train=True)(c.x),
-                     name=f"forward(x) in training mode for x of shape {c.x.shape}")
+        fb = match(y, _reference(c, train=True)(c.x), evaluated(_WRONG_FORWARD, c),
+                   name=f"forward(x) in training mode for x of shape {c.x.shape}",
+                   wrong_atol=1e-9)
         if not fb.passed:
-            return _name(fb, _WRONG_FORWARD, y, lambda f, c=c: f(c))
+            return fb
     return Feedback.ok(f"matches bp.BatchNorm1d on {len(CASES)} shapes")
 
 
@@ -410,11 +392,11 @@ def running_stats(ns: dict[str, Any]) -> Feedback:
         momentum = 0.1 if k < 3 else 0.3
         what = (f"[running_mean, running_var] after {k % 3 + 1} training-mode forward "
                 f"call(s) of a layer with momentum={momentum}")
-        fb = compare(g, w, name=what)
+        fb = match(g, w, (
+            ((_running(batches, 0.1, update) + _running(batches, 0.3, update))[k], meaning)
+            for update, meaning in _WRONG_RUNNING), name=what, wrong_atol=1e-9)
         if not fb.passed:
-            def values(update: Callable[..., Any], k: int = k) -> np.ndarray:
-                return (_running(batches, 0.1, update) + _running(batches, 0.3, update))[k]
-            return _name(fb, _WRONG_RUNNING, g, values)
+            return fb
     return Feedback.ok("matches bp.BatchNorm1d over three batches, with momentum 0.1 and 0.3")
 
 
@@ -433,10 +415,10 @@ def forward_eval(ns: dict[str, Any]) -> Feedback:
         layer = _load(_build(ns, d), c, running=True)
         layer.eval()
         y = _forward(layer, c.x)
-        fb = compare(y, _reference(c, train=False)(c.x),
-                     name=f"forward(x) in eval mode for x of shape {c.x.shape}")
+        fb = match(y, _reference(c, train=False)(c.x), evaluated(_WRONG_EVAL, c),
+                   name=f"forward(x) in eval mode for x of shape {c.x.shape}", wrong_atol=1e-9)
         if not fb.passed:
-            return _name(fb, _WRONG_EVAL, y, lambda f, c=c: f(c))
+            return fb
         for name in ("running_mean", "running_var"):
             if not np.array_equal(getattr(layer, name), getattr(c, name)):
                 return Feedback.fail(f"{name} changed during an eval-mode forward",
@@ -463,18 +445,12 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
             ref = _reference(c, train)
             ref(c.x)
             mode = "training" if train else "eval"
-            fb = compare(dx, ref.backward(c.dy), batch_size=n,
-                         name=f"backward(dy) in {mode} mode for x of shape {c.x.shape}")
-            if fb.passed:
-                continue
-            if train:
-                return _name(fb, _WRONG_BACKWARD_INPUT, dx, lambda f, c=c: f(c))
-            with np.errstate(all="ignore"):
-                train_formula = _train_input_grad(c, c.xhat(False), c.inv_std(False))
-            if _equal(dx, train_formula):
-                fb.why = [M_EVAL_BACKWARD, *[w for w in fb.why
-                                             if not w.startswith("largest difference")]]
-            return fb
+            wrong = _WRONG_BACKWARD_INPUT if train else _WRONG_EVAL_BACKWARD
+            fb = match(dx, ref.backward(c.dy), evaluated(wrong, c), batch_size=n,
+                       name=f"backward(dy) in {mode} mode for x of shape {c.x.shape}",
+                       wrong_atol=1e-9)
+            if not fb.passed:
+                return fb
     return Feedback.ok(f"matches bp.BatchNorm1d on {len(CASES)} shapes, in both modes")
 
 
@@ -502,11 +478,11 @@ def backward_params(ns: dict[str, Any]) -> Feedback:
                                   f"(x of shape {c.x.shape})")
                 if fb.passed:
                     continue
-                if calls == 2 and _equal(g, w):
-                    fb.why = [M_OVERWRITE]
-                    return fb
-                return _name(fb, _WRONG_PARAMS, tuple(np.array(a) for a in got),
-                             lambda f, c=c: f(c))
+                if calls == 2 and same(g, w, **_WRONG_TOL):
+                    return blame(fb, M_OVERWRITE)
+                meaning = named(tuple(np.array(a) for a in got), evaluated(_WRONG_PARAMS, c),
+                                **_WRONG_TOL)
+                return fb if meaning is None else blame(fb, meaning)
     return Feedback.ok(f"matches bp.BatchNorm1d on {len(CASES)} shapes, accumulated with +=")
 
 
