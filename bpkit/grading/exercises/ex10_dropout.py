@@ -24,6 +24,7 @@ import numpy as np
 from bpkit.gradcheck import check_module
 from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, compare, gradcheck_feedback
+from bpkit.grading.matching import blame, evaluated, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import Dropout as BpkitDropout
 from bpkit.module import Module
@@ -78,12 +79,8 @@ def _state(rng: np.random.Generator) -> Any:
     return rng.bit_generator.state
 
 
-def _close(a: Any, b: np.ndarray) -> bool:
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return arr.shape == b.shape and bool(np.allclose(arr, b, rtol=1e-12, atol=1e-14))
+_EXACT = {"rtol": 1e-12, "atol": 1e-14}  # the same mask and scaling, up to rounding
+_WRONG_EXACT = {"wrong_rtol": 1e-12, "wrong_atol": 1e-14}
 
 
 Variant = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
@@ -120,12 +117,10 @@ def eval_mode(ns: dict[str, Any]) -> Feedback:
         x = np.random.default_rng(i).standard_normal((6, 5))
         before = _state(layer.rng)
         y = _forward(layer, x, f"Dropout({p}) in eval mode")
-        fb = compare(y, x, name=f"Dropout({p}) in eval mode, forward(x)")
+        fb = match(y, x, ((wrong(x, p, np.random.default_rng(100 + i)), meaning)
+                          for wrong, meaning in WRONG_EVAL),
+                   name=f"Dropout({p}) in eval mode, forward(x)", **_WRONG_EXACT)
         if not fb.passed:
-            for wrong, meaning in WRONG_EVAL:
-                if _close(y, wrong(x, p, np.random.default_rng(100 + i))):
-                    fb.why = [meaning]
-                    break
             return fb
         if _state(layer.rng) != before:
             return Feedback.fail(
@@ -173,9 +168,11 @@ def _train_diagnosis(y: np.ndarray, x: np.ndarray, p: float) -> str:
     if abs(zero - (1 - p)) < 0.03 and abs(zero - p) > 0.03:
         return WRONG_TRAIN["kept_p"]
     if kept.size == 1:
-        for key, value in (("no_scale", 1.0), ("times_keep", 1 - p), ("over_p", 1 / p)):
-            if np.isclose(kept[0], value, rtol=1e-9) and not np.isclose(value, 1 / (1 - p)):
-                return WRONG_TRAIN[key]
+        key = named(kept[0], [(value, key) for key, value in (
+            ("no_scale", 1.0), ("times_keep", 1 - p), ("over_p", 1 / p))
+            if not same(value, 1 / (1 - p), rtol=1e-5)], rtol=1e-9)
+        if key:
+            return WRONG_TRAIN[key]
     if y.ndim == 2 and len(y) > 1 and np.all(y == y[0]):
         return WRONG_TRAIN["shared"]
     return ""
@@ -200,7 +197,7 @@ def train_statistics(ns: dict[str, Any]) -> Feedback:
             return fb
         zero, kept = float(np.mean(y == 0)), np.unique(y[y != 0])
         ok = (abs(zero - p) < 0.03 and kept.size == 1
-              and np.isclose(kept[0], 1 / (1 - p), rtol=1e-9))
+              and same(kept[0], 1 / (1 - p), rtol=1e-9))
         if ok and _train_diagnosis(y, x, p) == "":
             continue
         got = (f"{zero:.1%} zeros, kept values {np.round(kept[:4], 4).tolist()}"
@@ -213,9 +210,7 @@ def train_statistics(ns: dict[str, Any]) -> Feedback:
     for shape in ((7,), (3, 4, 5)):
         x = np.ones(shape)
         y = _train_output(ns, 0.5, x, seed=210)
-        fb = compare(np.shape(y), np.array(x.shape), name=f"the output's shape for x of shape "
-                     f"{shape}")
-        if not fb.passed:
+        if np.shape(y) != x.shape:
             return Feedback.fail(f"Dropout(0.5) changed the shape of x {shape}",
                                  expected=str(shape), got=str(np.shape(y)),
                                  why=["draw the mask with x's full shape: rng.random(x.shape)"])
@@ -277,26 +272,25 @@ def seeded_mask(ns: dict[str, Any]) -> Feedback:
             got = [_forward(layer, x, f"Dropout({p})") for _ in range(2)]
             want = _two_draws(reference_keep, x, p, seed)
             for k in range(2):
-                if _close(got[k], want[k]):
-                    continue
                 call = "first" if k == 0 else "second"
                 fb = compare(got[k], want[k], name=f"the {call} training forward of "
-                             f"Dropout({p}, rng=<{how}, {seed}>)", rtol=1e-12, atol=1e-14)
+                             f"Dropout({p}, rng=<{how}, {seed}>)", **_EXACT)
+                if fb.passed:
+                    continue
                 if not all(isinstance(g, np.ndarray) and g.shape == x.shape for g in got):
                     return fb  # None or a wrong shape: compare's words say what came back
-                if _close(got[1], np.asarray(got[0], dtype=np.float64)):
-                    fb.why = [_SAME_EVERY_CALL]
-                    return fb
-                for draw, meaning in WRONG_MASK:
-                    if _close(got[k], _two_draws(draw, x, p, seed)[k]):
-                        fb.why = [meaning]
-                        return fb
+                if same(got[1], got[0], **_EXACT):
+                    return blame(fb, _SAME_EVERY_CALL)
+                meaning = named(got[k], ((_two_draws(draw, x, p, seed)[k], meaning)
+                                         for draw, meaning in WRONG_MASK), **_EXACT)
+                if meaning:
+                    return blame(fb, meaning)
                 twin = _make(ns, p, seed)
                 twin.train()
                 again = _forward(twin, x, f"Dropout({p})")
-                if not _close(again, np.asarray(got[0], dtype=np.float64)) or \
+                if not same(again, got[0], **_EXACT) or \
                         _state(layer.rng) == _state(np.random.default_rng(seed)):
-                    fb.why = [_GLOBAL]
+                    return blame(fb, _GLOBAL)
                 return fb
     return Feedback.ok("the same masks as rng.random(x.shape) >= p, call after call, from an "
                        "int seed or a Generator")
@@ -354,21 +348,17 @@ def backward(ns: dict[str, Any]) -> Feedback:
         rng = np.random.default_rng(seed)
         keep = reference_keep(rng, x.shape, p)
         nxt = reference_keep(rng, x.shape, p)
-        fb = compare(dx, dy * keep / (1 - p), name=f"Dropout({p}).backward(dy) in training "
-                     "mode", rtol=1e-12, atol=1e-14)
+        fb = match(dx, dy * keep / (1 - p), evaluated(
+            WRONG_BACKWARD, dy, keep, p, x, np.asarray(y, dtype=np.float64), nxt),
+            name=f"Dropout({p}).backward(dy) in training mode", **_EXACT)
         if not fb.passed:
-            for wrong, meaning in WRONG_BACKWARD:
-                if _close(dx, wrong(dy, keep, p, x, np.asarray(y, dtype=np.float64), nxt)):
-                    fb.why = [meaning]
-                    break
             return fb
         layer.eval()
         _forward(layer, x, f"Dropout({p}) in eval mode")
         dx = layer.backward(dy.copy())
-        fb = compare(dx, dy, name=f"Dropout({p}).backward(dy) after an eval-mode forward")
+        fb = match(dx, dy, [(dy * keep / (1 - p), _STALE)],
+                   name=f"Dropout({p}).backward(dy) after an eval-mode forward", **_WRONG_EXACT)
         if not fb.passed:
-            if _close(dx, dy * keep / (1 - p)):
-                fb.why = [_STALE]
             return fb
     return Feedback.ok("the forward mask / (1 - p) in training, the identity after eval")
 

@@ -27,6 +27,7 @@ from bpkit.grading.exercises._training import (
     run_training,
 )
 from bpkit.grading.feedback import Feedback, compare
+from bpkit.grading.matching import blame, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d, Dropout, Linear, ReLU
 from bpkit.module import Module, Sequential, preserved
@@ -145,8 +146,7 @@ def _standardize_feedback(fn: Any) -> Feedback:
         return compare(arr, right, name=name)
     varying = ~constant
     ddof1 = (X - mu) / np.where(constant, 1.0, X_train.std(axis=0, ddof=1))
-    ok_varying = any(np.allclose(arr[:, varying], r[:, varying], rtol=1e-6, atol=1e-8)
-                     for r in (right, ddof1))
+    ok_varying = any(same(arr[:, varying], r[:, varying]) for r in (right, ddof1))
     if ok_varying:
         tail = arr[:, constant]
         if not np.all(np.isfinite(tail)):
@@ -167,10 +167,10 @@ def _standardize_feedback(fn: Any) -> Feedback:
             "no_scaling": X - mu,
             "min_max": X / 16.0,
         }
-    for key, wrong in candidates.items():
-        if np.allclose(arr[:, varying], wrong[:, varying], rtol=1e-6, atol=1e-8):
-            return _fail(key, f"{name} gives other values than (X - mean) / std with "
-                         "X_train's per-pixel statistics")
+    key = named(arr[:, varying], ((wrong[:, varying], key) for key, wrong in candidates.items()))
+    if key:
+        return _fail(key, f"{name} gives other values than (X - mean) / std with X_train's "
+                     "per-pixel statistics")
     if not np.all(np.isfinite(arr[:, varying])):
         return _fail("constant_nan", f"{name} contains NaN or inf")
     return compare(arr, right, name=name)
@@ -256,7 +256,7 @@ def _predict_feedback(fn: Any) -> Feedback:
     if arr.shape != right.shape or not np.array_equal(arr, right):
         fb = compare(arr, right, name="predict(model, X)")
         if arr.shape == right.shape:
-            fb.why = [WRONG["train_mode"] + " (the predictions differ from eval mode's)"]
+            return blame(fb, WRONG["train_mode"] + " (the predictions differ from eval mode's)")
         return fb
     if not all(m.training for m in net.modules()):
         return _fail("left_eval", "after predict the model is in eval mode; it was in train "
