@@ -11,7 +11,12 @@ button does (one epoch, a redraw of every image, a sleep; frames are capped at
 - the same for the largest network (6 hidden layers of 16 units, all seven features);
 - the reference measured in the same run: drawing the output heatmap with matplotlib
   (``imshow`` + ``savefig`` to PNG at 80 dpi, as the other widgets do), which is what the
-  renderer replaces, and its ratio to the Playground's complete redraw.
+  renderer replaces, and its ratio to the Playground's complete redraw;
+- the PNG encoders side by side: the renderer encodes with Pillow; the script also plays
+  and redraws with the PNG writer bpkit used before (NumPy + ``zlib``, kept here as
+  ``zlib_png_bytes``), interleaved in the same run, so the two can be compared on a busy
+  machine. With Pillow, a frame (an epoch and a redraw) must fit in the 50 ms of the
+  cap of 20 redraws/s.
 
 The kernel-to-browser traffic is not included (no browser here): each frame sends one PNG
 per image, about 10-30 kB for the default network.
@@ -24,8 +29,12 @@ from __future__ import annotations
 import asyncio
 import io
 import statistics
+import struct
 import sys
 import time
+import zlib
+
+import numpy as np
 
 TARGET = 5.0  # redraws per second while playing
 
@@ -37,6 +46,49 @@ def _median_time(run, rounds: int) -> float:
         run()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def zlib_png_bytes(rgb: np.ndarray, level: int = 1) -> bytes:
+    """The PNG writer the renderer used before Pillow: filter 0 on every row, one IDAT."""
+    rgb = np.asarray(rgb)
+    height, width = rgb.shape[:2]
+    raw = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # column 0: filter type 0
+    raw[:, 1:] = rgb.reshape(height, 3 * width)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + chunk(b"IEND", b""))
+
+
+def compare_encoders(app, frames: int, rounds: int = 20) -> dict[str, tuple[float, float]]:
+    """Per encoder: (redraws/s while playing ``frames`` frames, median redraw in s).
+
+    The encoders take turns: play with one, then the other, then redraws alternately.
+    """
+    from bpkit.widgets import _playground_render as render
+
+    encoders = {"pillow": render.png_bytes, "zlib": zlib_png_bytes}
+    rates: dict[str, float] = {}
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    try:
+        for name, encoder in encoders.items():
+            render.png_bytes = encoder
+            start = time.perf_counter()
+            done = asyncio.run(app.run(frames=frames))
+            rates[name] = done / (time.perf_counter() - start)
+        for _ in range(rounds):
+            for name, encoder in encoders.items():
+                render.png_bytes = encoder
+                start = time.perf_counter()
+                app.render()
+                times[name].append(time.perf_counter() - start)
+    finally:
+        render.png_bytes = encoders["pillow"]
+    return {name: (rates[name], statistics.median(times[name])) for name in encoders}
 
 
 def matplotlib_redraw(app) -> None:
@@ -68,6 +120,7 @@ def main(frames: int = 60) -> float:
     big_render = _median_time(big.render, 10)
     big_frame = _median_time(lambda: big.step(), 10)
     reference = _median_time(lambda: matplotlib_redraw(app), 10)
+    encoders = compare_encoders(app, frames)
 
     print(f"Playground, default network (2-4-2-1 tanh, SGD, batch 10, "
           f"{len(app.X_train)} training points)")
@@ -81,6 +134,12 @@ def main(frames: int = 60) -> float:
           f"(redraw {big_render * 1e3:.1f} ms, {1 / big_frame:.0f} frames/s)")
     print(f"  reference : output heatmap with matplotlib savefig {reference * 1e3:.0f} ms = "
           f"{reference / render_s:.0f} x the whole network's redraw")
+    (p_rate, p_s), (z_rate, z_s) = encoders["pillow"], encoders["zlib"]
+    uncapped = 1 / (epoch_s + p_s)
+    print(f"  encoders  : redraw with Pillow {p_s * 1e3:.1f} ms, NumPy+zlib {z_s * 1e3:.1f} ms "
+          f"(ratio {p_s / z_s:.2f}); playing {p_rate:.1f} vs {z_rate:.1f} redraws/s")
+    print(f"  Pillow    : uncapped {uncapped:.0f} frames/s against the cap of 20/s  "
+          f"{'OK' if uncapped >= 20 else 'BELOW 20/s'}")
     return rate
 
 
