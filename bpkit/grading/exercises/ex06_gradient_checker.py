@@ -22,14 +22,15 @@ card can say which mistake it is.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bpkit._known_gradients import CASES, Case
-from bpkit.grading.feedback import CheckFailed, Feedback, compare, describe, short_exception
+from bpkit.grading.feedback import CheckFailed, Feedback, describe, short_exception
+from bpkit.grading.matching import blame, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.module import Module, Parameter
 
@@ -165,13 +166,7 @@ def _outputs(fn: Callable[[Any, Any], Any]) -> list[Any] | None:
         return None
 
 
-def _same(got: Any, value: Any) -> bool:
-    with np.errstate(all="ignore"):
-        try:
-            return bool(np.shape(got) == np.shape(value)
-                        and np.allclose(got, value, rtol=1e-9, atol=1e-15, equal_nan=True))
-        except (TypeError, ValueError):
-            return False
+_REL = {"rtol": 1e-9, "atol": 1e-15}  # two rel_error values that are the same formula's
 
 
 def _rel_text(a: Any, b: Any) -> str:
@@ -203,22 +198,18 @@ def rel_error(ns: dict[str, Any]) -> Feedback:
                 value = float(got)
             except (TypeError, ValueError):
                 value = None
-            if value is not None and np.isclose(value, want, rtol=1e-9, atol=1e-15):
+            if value is not None and same(value, want, **_REL):
                 continue
             if value is not None and np.isnan(value):
                 return Feedback.fail(f"{name} is NaN", expected=want, got=value, why=[
                     "no floor in the denominator: where a and b are both 0 you divide 0 by 0 "
                     "(NaN); divide by np.maximum(np.abs(a) + np.abs(b), 1e-8)"])
-        fb = compare(got, want, name=name, rtol=1e-9, atol=1e-15)
+        learner = _outputs(fn)  # a wrong formula is named when it matches on every pair
+        fb = match(got, want, () if learner is None else (
+            ([wrong(a2, b2) for a2, b2, _ in REL_CASES], meaning)
+            for wrong, meaning in WRONG_REL_ERROR), evidence=learner, name=name, **_REL)
         if fb.passed:  # an array of shape () that compare accepts: say it should be a float
             continue
-        learner = _outputs(fn)
-        for wrong, meaning in WRONG_REL_ERROR:  # the one that matches on every pair
-            if learner is not None and all(
-                    _same(value, wrong(a2, b2))
-                    for value, (a2, b2, _) in zip(learner, REL_CASES, strict=True)):
-                fb.why = [meaning]
-                break
         return fb
     return Feedback.ok(f"right on {len(REL_CASES)} pairs, zeros and signs included")
 
@@ -391,8 +382,9 @@ def _call_numerical(fn: Callable[..., Any], case: Case, h: float | None
 
 
 def _candidates(table: list[tuple[Callable[..., np.ndarray], str]], case: Case,
-                h: float | None) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    out = []
+                h: float | None) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
+    """Each estimator of ``table`` run on a copy of the case's x, one at a time: (its
+    estimate, the x it left behind, its sentence)."""
     for wrong, meaning in table:
         x = case.x.copy()
 
@@ -400,8 +392,7 @@ def _candidates(table: list[tuple[Callable[..., np.ndarray], str]], case: Case,
             return case.f(x)
 
         value = wrong(f, x) if h is None else wrong(f, x, h)
-        out.append((value, x, meaning))
-    return out
+        yield value, x, meaning
 
 
 @register_check(
@@ -420,19 +411,18 @@ def numerical_gradient(ns: dict[str, Any]) -> Feedback:
         got, _ = _call_numerical(fn, case, h)
         step = "the default h" if h is None else f"h = {h:g}"
         name = f"numerical_gradient for {case.name}, {step}"
+        estimates = _candidates(WRONG_NUMERICAL, case, h)  # run only if got is wrong
+        wrong = ((value, meaning) for value, _, meaning in estimates)
         if h is None:
-            fb = compare(got, case.grad(case.x), name=name, rtol=1e-6, atol=1e-9)
+            fb = match(got, case.grad(case.x), wrong, name=name, rtol=1e-6, atol=1e-9,
+                       wrong_rtol=1e-7, wrong_atol=1e-10)
         else:  # with a large step, the exact central difference at that step
-            want = _candidates([(reference_numerical_gradient, "")], case, h)[0][0]
-            fb = compare(got, want, name=name, rtol=1e-8, atol=1e-10)
+            want = next(_candidates([(reference_numerical_gradient, "")], case, h))[0]
+            fb = match(got, want, wrong, name=name, rtol=1e-8, atol=1e-10, wrong_rtol=1e-7)
         if fb.passed:
             continue
         fb.message += " (compared with the gradient known in closed form)" if h is None else (
             " (compared with the central difference at that h)")
-        for value, _, meaning in _candidates(WRONG_NUMERICAL, case, h):
-            if np.shape(got) == value.shape and np.allclose(got, value, rtol=1e-7, atol=1e-10):
-                fb.why = [meaning]
-                break
         return fb
     return Feedback.ok(f"matches the exact gradient of {len(CASES)} functions "
                        f"(relative error < 1e-6) and follows its h argument")
@@ -457,11 +447,9 @@ def restores_x(ns: dict[str, Any]) -> Feedback:
             f"numerical_gradient left x changed ({changed} of {x.size} entries) for {case.name}",
             expected=describe(case.x), got=describe(x),
             why=[_NOT_RESTORED])
-        for _, x_wrong, meaning in _candidates(WRONG_RESTORE, case, None):
-            if np.array_equal(x, x_wrong):
-                fb.why = [meaning]
-                break
-        return fb
+        meaning = named(x, ((x_wrong, meaning) for _, x_wrong, meaning
+                            in _candidates(WRONG_RESTORE, case, None)), rtol=0.0, atol=0.0)
+        return fb if meaning is None else blame(fb, meaning)
     return Feedback.ok(f"x is bit-for-bit unchanged after {len(CASES)} calls")
 
 
@@ -676,15 +664,8 @@ def _errors_text(errors: dict[str, float]) -> str:
     return ", ".join(f"{k}: {v:.2g}" for k, v in errors.items())
 
 
-def _agree(got: dict[str, float], want: dict[str, float]) -> bool:
-    for k, w in want.items():
-        g = got[k]
-        if w < GOOD:
-            if not g < GOOD:
-                return False
-        elif not np.isclose(g, w, rtol=1e-3, atol=0):
-            return False
-    return True
+#: two sets of relative errors agree: each entry within 0.1%, or both below GOOD ("correct").
+_ERRORS = {"rtol": 1e-3, "atol": 0.0, "tiny": GOOD}
 
 
 #: the learner's helpers gradient_errors may call, with the right ones to try in their place.
@@ -708,7 +689,7 @@ def _fixed_by(fn: Any, names: list[str], p: Planted, seed: int, want: dict[str, 
     try:
         with np.errstate(all="ignore"):
             got = patched(layer, x, dy)
-        return _agree({k: float(v) for k, v in got.items()}, want)
+        return same({k: float(v) for k, v in got.items()}, want, **_ERRORS)
     except Exception:
         return False
 
@@ -732,7 +713,7 @@ def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) ->
         seed = seed0 + 10 * i
         got, _, x, dy = _learner_errors(ns, p, seed)
         want = reference_gradient_errors(*_setup(p, seed))
-        if _agree(got, want):
+        if same(got, want, **_ERRORS):
             continue
         fb = Feedback.fail(
             f"gradient_errors on a tanh layer with {p.what}: wrong relative errors",
@@ -742,17 +723,13 @@ def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) ->
         broken = _broken_helpers(ns["gradient_errors"], p, seed, want)
         if broken:
             names = " and ".join(broken)
-            fb.why = [f"gradient_errors is right, but it calls your {names}, which "
-                      f"{'is' if len(broken) == 1 else 'are'} wrong (see {names}'s check): "
-                      f"with a correct {names} in place of yours, your gradient_errors gives "
-                      "the right errors; fix that first"]
-            return fb
-        for wrong, meaning in WRONG_GRADIENT_ERRORS:
-            value = wrong(*_setup(p, seed))
-            if _agree(got, value):
-                fb.why = [meaning]
-                break
-        return fb
+            return blame(fb, f"gradient_errors is right, but it calls your {names}, which "
+                         f"{'is' if len(broken) == 1 else 'are'} wrong (see {names}'s check): "
+                         f"with a correct {names} in place of yours, your gradient_errors "
+                         "gives the right errors; fix that first")
+        meaning = named(got, ((wrong(*_setup(p, seed)), meaning)
+                              for wrong, meaning in WRONG_GRADIENT_ERRORS), **_ERRORS)
+        return fb if meaning is None else blame(fb, meaning)
     return Feedback.ok("")
 
 
