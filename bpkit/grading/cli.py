@@ -32,10 +32,10 @@ def info_lines() -> list[str]:
     """The versions bpkit runs with, one ``name: version`` line each."""
     import numpy as np
 
-    import bpkit
+    from bpkit._version import __version__
 
     lines = [
-        f"bpkit: {bpkit.__version__}",
+        f"bpkit: {__version__}",
         f"python: {platform.python_version()} ({sys.executable})",
         f"numpy: {np.__version__}",
     ]
