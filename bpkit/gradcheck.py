@@ -84,8 +84,10 @@ def rel_error(a: Any, b: Any, eps: float = 1e-8) -> float:
         ``a`` and ``b``: the same shape (scalars allowed); returns a Python float.
 
     Formula:
-        max over entries of |a - b| / max(|a| + |b|, eps). Entries smaller than ``eps`` are
-        compared by absolute difference (so two tiny values do not count as far apart).
+        max over entries of |a - b| / max(|a| + |b|, eps). Where |a| + |b| < eps the
+        difference is divided by eps instead, so it is measured in units of eps:
+        rel_error(0, 1e-12) = 1e-4 is close, but rel_error(0, 5e-9) = 0.5 and
+        rel_error(1e-9, 2e-9) = 0.1 are far apart, though all four numbers are tiny.
         Roughly: < 1e-7 agree, 1e-7 to 1e-4 suspicious, > 1e-2 wrong. Empty arrays give 0.0;
         a NaN or an infinity in either array gives nan (no relative error can be measured),
         without a warning.

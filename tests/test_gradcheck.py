@@ -671,6 +671,14 @@ def test_report_rows_of_passing_tensors_show_the_bound_not_the_noise(x):
     assert "&lt; 1e-07" in report._repr_html_()
 
 
+def test_rel_error_below_eps_is_the_difference_in_units_of_eps():
+    # What notebook 06 and exercise 06 teach: the floor divides, it does not excuse.
+    assert rel_error(0.0, 1e-12) == pytest.approx(1e-4)
+    assert rel_error(0.0, 5e-9) == 0.5
+    assert rel_error(1e-9, 2e-9) == pytest.approx(0.1, abs=1e-15)
+    assert rel_error(0.0, 0.0) == 0.0
+
+
 def test_worst_entry_of_equal_errors_is_the_first_not_a_rounding_accident():
     # Every entry of a gradient off by a factor has the same relative error up to rounding;
     # which one is largest by 1e-16 must not decide the row (it differs from CPU to CPU).
