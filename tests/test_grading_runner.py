@@ -252,8 +252,8 @@ def test_common_mistakes_get_the_right_diagnosis_in_the_card():
     card = check("99_fixture", namespace=namespace)
     text = str(card)
     assert card.score == 1  # only `answer`
-    assert "the sign is flipped" in text
-    assert "factor of 4 (the batch size)" in text
+    assert "sign flipped" in text  # the gradient checker's words (bpkit._diagnoses)
+    assert "exactly the batch size N (4)" in text
     assert "use += (not =)" in text
     assert "weight.grad after two backward calls has wrong values" in text
 
