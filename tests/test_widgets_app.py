@@ -49,3 +49,18 @@ def test_the_plain_text_view_says_what_the_widget_is():
     bundle = _Line()._repr_mimebundle_()
     assert bundle["text/plain"].startswith("_Line: an interactive widget")
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_step_controls_move_the_slider_one_step_and_stay_in_range():
+    from bpkit.widgets._app import step_controls
+
+    step, back, forward, reset = step_controls(3, value=2)
+    assert (step.min, step.max, step.value) == (0, 3, 2)
+    forward.click()
+    forward.click()  # already at the end: stays
+    assert step.value == 3
+    back.click()
+    assert step.value == 2
+    reset.click()
+    back.click()  # already at the start: stays
+    assert step.value == 0
