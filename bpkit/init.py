@@ -75,7 +75,7 @@ def _gain(nonlinearity: str, param: Any, where: str) -> float:
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else _checks._number(param, "negative_slope", where)
+        slope = 0.01 if param is None else _checks.number(param, "negative_slope", where)
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
@@ -199,8 +199,8 @@ def uniform(tensor: T, a: float = 0.0, b: float = 1.0, *,
         any; filled in place and returned.
     """
     array = _array(tensor, "uniform")
-    lo = _checks._number(a, "a", "uniform")
-    hi = _checks._number(b, "b", "uniform")
+    lo = _checks.number(a, "a", "uniform")
+    hi = _checks.number(b, "b", "uniform")
     if lo > hi:
         raise ValueError(f"uniform: needs a <= b, got a={a!r}, b={b!r}")
     array[...] = _checks.as_rng(rng, "uniform").uniform(lo, hi, size=array.shape)
@@ -215,7 +215,7 @@ def normal(tensor: T, mean: float = 0.0, std: float = 1.0, *,
         any; filled in place and returned.
     """
     array = _array(tensor, "normal")
-    mu = _checks._number(mean, "mean", "normal")
+    mu = _checks.number(mean, "mean", "normal")
     sigma = _checks.non_negative(std, "std", "normal")
     array[...] = _checks.as_rng(rng, "normal").normal(mu, sigma, size=array.shape)
     return tensor
@@ -227,7 +227,7 @@ def constant(tensor: T, val: float) -> T:
     Shape:
         any; filled in place and returned.
     """
-    _array(tensor, "constant")[...] = _checks._number(val, "val", "constant")
+    _array(tensor, "constant")[...] = _checks.number(val, "val", "constant")
     return tensor
 
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bpkit import _checks
-from bpkit.layers import _constant
+from bpkit import _checks, _numerics
 
 __all__ = [
     "BCEWithLogitsLoss",
@@ -56,23 +55,6 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted
 
 
-def _row_max(x: np.ndarray) -> np.ndarray:
-    """The maximum of each row of a 2-D array, shape (N, 1).
-
-    ``x.max(axis=1)`` runs a reduction per row inside NumPy, which costs several times more
-    than one ``np.maximum`` per column when there are only 2 or 3 columns (toy data sets).
-    """
-    if x.shape[1] > 3:
-        return x.max(axis=1, keepdims=True)
-    out = x[:, :1].copy()
-    for j in range(1, x.shape[1]):
-        np.maximum(out, x[:, j:j + 1], out=out)
-    return out
-
-
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
 class Loss:
     """Base class of the losses: ``__call__`` runs ``forward``; ``backward`` gives dL/dpred.
 
@@ -101,62 +83,6 @@ class Loss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    # -- helpers for subclasses ------------------------------------------------------------
-    def _pred(self, pred: Any) -> np.ndarray:
-        if isinstance(pred, np.ndarray) and pred.dtype.kind == "f" and pred.size:
-            return pred
-        pred = _checks.float_input(pred, type(self).__name__, "predictions")
-        if pred.size == 0:
-            raise ValueError(f"{type(self).__name__} got an empty prediction, shape {pred.shape}")
-        return pred
-
-    def _same_shape_target(self, pred: np.ndarray, target: Any) -> np.ndarray:
-        """``target`` as an array of ``pred``'s shape and dtype (numbers only)."""
-        target = np.asarray(target)
-        if target.dtype.kind not in "biuf":
-            raise TypeError(
-                f"{type(self).__name__} expected a numeric target, got dtype {target.dtype}"
-            )
-        if target.shape != pred.shape:
-            raise ValueError(
-                f"{type(self).__name__} expected target of the same shape as the predictions "
-                f"{pred.shape}, got {target.shape}"
-            )
-        return target.astype(pred.dtype, copy=False)
-
-    def _class_target(self, pred: np.ndarray, target: Any) -> np.ndarray:
-        """Check scores (N, C) and integer labels (N,) with 0 <= label < C; return labels."""
-        name = type(self).__name__
-        if pred.ndim != 2:
-            raise _checks.shape_error(name, "(N, C) of class scores", pred.shape, "predictions")
-        labels = np.asarray(target)
-        if labels.dtype.kind not in "iu":
-            raise TypeError(
-                f"{name} expected integer class indices (N,), got dtype {labels.dtype}; pass "
-                "labels such as np.array([0, 2, 1]) (use y.astype(np.int64) if they are stored "
-                "as floats; one-hot or probability targets are not supported)"
-            )
-        n, c = pred.shape
-        if labels.shape != (n,):
-            raise ValueError(
-                f"{name} expected class indices of shape ({n},) for predictions of shape "
-                f"{pred.shape}, got {labels.shape}"
-            )
-        if not labels.dtype.isnative:  # e.g. '>i8' read from a file: the view below needs native
-            labels = labels.astype(labels.dtype.newbyteorder("="))
-        # One reduction checks both ends: seen as unsigned, negative labels become huge.
-        unsigned = labels if labels.dtype.kind == "u" else labels.view(_UNSIGNED[labels.itemsize])
-        if unsigned.max() >= c:
-            bad = int(np.flatnonzero((labels < 0) | (labels >= c))[0])
-            raise ValueError(
-                f"{name}: class index {int(labels[bad])} at position {bad} is out of range; "
-                f"with {c} classes the labels must be in [0, {c - 1}]"
-            )
-        return labels
-
-    def _not_run(self) -> RuntimeError:
-        return RuntimeError(f"{type(self).__name__}.backward called before forward")
-
 
 class MSELoss(Loss):
     """Mean squared error between predictions and targets of the same shape.
@@ -174,19 +100,15 @@ class MSELoss(Loss):
         self._diff: np.ndarray | None = None
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
-        pred = self._pred(pred)
-        diff = pred - self._same_shape_target(pred, target)
+        pred, target = _checks.same_shape_target(self, pred, target)
+        diff = pred - target
         self._diff = diff
-        # A BLAS dot adds up in the array's own precision: exact enough in float64, but in
-        # float32 it drifts (4e-5 relative over 1e6 terms); NumPy's pairwise sum does not.
-        loss = float(np.vdot(diff, diff) if diff.dtype == np.float64 else np.square(diff).sum())
+        loss = float((diff**2).sum())  # NumPy sums pairwise: accurate in float32 too
         return loss / diff.size if self.reduction == "mean" else loss
 
     def backward(self) -> np.ndarray:
-        diff = self._diff
-        if diff is None:
-            raise self._not_run()
-        return diff * (2 / diff.size if self.reduction == "mean" else 2)
+        diff = _checks.loss_cached(self, self._diff)
+        return 2 * diff / diff.size if self.reduction == "mean" else 2 * diff
 
 
 class BCEWithLogitsLoss(Loss):
@@ -205,33 +127,15 @@ class BCEWithLogitsLoss(Loss):
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
-        x = self._pred(pred)
-        t = self._same_shape_target(x, target)
-        if t.min() < 0 or t.max() > 1:
-            raise ValueError(
-                f"{type(self).__name__} expected targets in [0, 1] (labels 0/1 or "
-                f"probabilities), got values from {t.min()} to {t.max()}"
-            )
-        e = np.exp(-np.abs(x))  # never overflows
-        per_element = np.maximum(x, 0)
-        per_element -= x * t
-        per_element += np.log1p(e)
+        x, t = _checks.same_shape_target(self, pred, target, probabilities=True)
         self._cache = (x, t)
-        loss = float(per_element.sum())
+        loss = float((np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))).sum())
         return loss / x.size if self.reduction == "mean" else loss
 
     def backward(self) -> np.ndarray:
-        if self._cache is None:
-            raise self._not_run()
-        x, t = self._cache
-        e = np.exp(-np.abs(x))
-        s = 1 / (1 + e)  # sigmoid(|x|)
-        e *= s  # sigmoid(-|x|)
-        grad = np.where(x >= 0, s, e)
-        grad -= t
-        if self.reduction == "mean":
-            grad *= 1 / x.size
-        return grad
+        x, t = _checks.loss_cached(self, self._cache)
+        grad = _numerics.sigmoid(x) - t
+        return grad / x.size if self.reduction == "mean" else grad
 
 
 class CrossEntropyLoss(Loss):
@@ -253,26 +157,21 @@ class CrossEntropyLoss(Loss):
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
-        logits = self._pred(pred)
-        labels = self._class_target(logits, target)
-        shifted = logits - _row_max(logits)  # every row's max is 0
-        rows = np.arange(logits.shape[0])
-        shifted_true = shifted[rows, labels]
-        exp = np.exp(shifted, out=shifted)  # shifted is a fresh array: reuse its memory
-        # row sums, in [1, C] (each row holds exp(0) = 1): log is safe
-        sum_exp = exp @ _constant((exp.shape[1],), 1, exp.dtype)
-        self._cache = (exp, sum_exp[:, None], rows, labels)
-        loss = float(np.log(sum_exp).sum() - shifted_true.sum())
-        return loss / logits.shape[0] if self.reduction == "mean" else loss
+        logits, labels = _checks.class_target(self, pred, target)
+        rows = np.arange(len(labels))
+        shifted = logits - logits.max(axis=1, keepdims=True)  # every row's max is 0
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)  # in [1, C]: the log is safe
+        self._cache = (exp, sum_exp, rows, labels)
+        loss = float(np.log(sum_exp).sum() - shifted[rows, labels].sum())
+        return loss / len(labels) if self.reduction == "mean" else loss
 
     def backward(self) -> np.ndarray:
-        if self._cache is None:
-            raise self._not_run()
-        exp, sum_exp, rows, labels = self._cache
+        exp, sum_exp, rows, labels = _checks.loss_cached(self, self._cache)
         grad = exp / sum_exp  # softmax
         grad[rows, labels] -= 1
         if self.reduction == "mean":
-            grad *= 1 / labels.shape[0]
+            grad /= len(labels)
         return grad
 
 
@@ -297,23 +196,16 @@ class HingeLoss(Loss):
         return f"margin={self.margin}, {super().extra_repr()}"
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
-        scores = self._pred(pred)
-        labels = self._class_target(scores, target)
-        rows = np.arange(scores.shape[0])
-        margins = scores - scores[rows, labels][:, None]
-        margins += self.margin
-        np.maximum(margins, 0, out=margins)
+        scores, labels = _checks.class_target(self, pred, target)
+        rows = np.arange(len(labels))
+        margins = np.maximum(0, scores - scores[rows, labels][:, None] + self.margin)
         margins[rows, labels] = 0
         self._cache = (margins > 0, labels, scores.dtype)
         loss = float(margins.sum())
-        return loss / scores.shape[0] if self.reduction == "mean" else loss
+        return loss / len(labels) if self.reduction == "mean" else loss
 
     def backward(self) -> np.ndarray:
-        if self._cache is None:
-            raise self._not_run()
-        positive, labels, dtype = self._cache
+        positive, labels, dtype = _checks.loss_cached(self, self._cache)
         grad = positive.astype(dtype)
-        grad[np.arange(labels.shape[0]), labels] = -positive.sum(axis=1)
-        if self.reduction == "mean":
-            grad *= 1 / labels.shape[0]
-        return grad
+        grad[np.arange(len(labels)), labels] = -positive.sum(axis=1)
+        return grad / len(labels) if self.reduction == "mean" else grad

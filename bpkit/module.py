@@ -24,13 +24,11 @@ class Parameter:
     Shape:
         ``data`` and ``grad`` have the same shape and dtype.
 
-    ``zero_grad()`` does not write the array at once: it marks the gradient as zero, and the
-    first read of ``grad`` fills it with zeros (so ``p.grad`` always shows zeros after
-    ``zero_grad``). That lets ``add_matmul`` write a layer's first product straight into
-    ``grad``, saving the engine two passes over every weight per step.
+    ``grad`` is a plain array, zeros to begin with: layers add into it
+    (``self.weight.grad += grad_output.T @ x``) and ``zero_grad()`` writes zeros into it.
     """
 
-    __slots__ = ("_grad", "_grad_is_zero", "data", "name")
+    __slots__ = ("data", "grad", "name")
 
     def __init__(self, data: Any, name: str = "") -> None:
         array = np.array(data, copy=True)
@@ -38,22 +36,8 @@ class Parameter:
             label = f"Parameter {name!r}" if name else "Parameter"
             raise TypeError(f"{label} needs a floating-point array, got dtype {array.dtype}")
         self.data: np.ndarray = array
-        self._grad: np.ndarray = np.zeros_like(array)
-        self._grad_is_zero = False  # True: zero_grad() ran and _grad is not filled yet
+        self.grad: np.ndarray = np.zeros_like(array)  # dL/d(data), accumulated
         self.name: str = name
-
-    @property
-    def grad(self) -> np.ndarray:
-        """The accumulated gradient dL/d(data), same shape and dtype as ``data``."""
-        if self._grad_is_zero:
-            self._grad.fill(0)
-            self._grad_is_zero = False
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: np.ndarray) -> None:
-        self._grad = value
-        self._grad_is_zero = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -71,20 +55,8 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        """Set the gradient to zeros (in place, keeping shape and dtype; see the class)."""
-        self._grad_is_zero = True
-
-    def add_matmul(self, a: np.ndarray, b: np.ndarray) -> None:
-        """Add the product a @ b into the gradient: ``grad += a @ b``.
-
-        Right after ``zero_grad`` the product is written straight into ``grad`` (no
-        temporary, no fill with zeros, no second pass); otherwise it is added.
-        """
-        if self._grad_is_zero:
-            np.matmul(a, b, out=self._grad)
-            self._grad_is_zero = False
-        else:
-            self._grad += a @ b
+        """Set the gradient to zeros, in place (keeping its shape and dtype)."""
+        self.grad.fill(0)
 
     def astype(self, dtype: Any) -> Parameter:
         """Convert ``data`` and ``grad`` to ``dtype`` in place; returns ``self``."""
@@ -120,6 +92,10 @@ class Module:
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Return dL/d(input) given dL/d(output); add parameter gradients into ``.grad``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def _where(self) -> str:
+        """How error messages name this module: ``ClassName(constructor arguments)``."""
+        return f"{type(self).__name__}({self.extra_repr()})"
 
     # -- structure -------------------------------------------------------------------------
     def named_children(self) -> list[tuple[str, Module]]:

@@ -283,21 +283,16 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Apply one SGD update to every parameter, in place."""
-        lr, momentum, dampening = self.lr, self.momentum, self.dampening
+        lr, momentum, weight_decay = self.lr, self.momentum, self.weight_decay
         for i, p in enumerate(self.params):
-            d = p.grad
-            if self.weight_decay != 0:
-                d = p.data * self.weight_decay
-                d += p.grad
+            g = p.grad + weight_decay * p.data if weight_decay != 0 else p.grad
+            d = g
             if momentum != 0:
                 state = self._param_state(i)
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = np.array(d, copy=True)
-                else:
-                    buf *= momentum
-                    buf += d if dampening == 0 else (1 - dampening) * d
-                d = d + momentum * buf if self.nesterov else buf
+                b = state.get("momentum_buffer")
+                b = g.copy() if b is None else momentum * b + (1 - self.dampening) * g
+                state["momentum_buffer"] = b
+                d = g + momentum * b if self.nesterov else b
             p.data -= lr * d
 
 
@@ -350,40 +345,20 @@ class RMSprop(Optimizer):
                 state["step"] = 0
                 state["square_avg"] = np.zeros_like(p.data)
             state["step"] += 1
-            g = p.grad
-            if self.weight_decay != 0:
-                g = p.data * self.weight_decay
-                g += p.grad
-            v = state["square_avg"]
-            v *= alpha
-            s = np.multiply(g, g)                        # s is the one scratch array
-            s *= 1 - alpha
-            v += s
+            g = p.grad + self.weight_decay * p.data if self.weight_decay != 0 else p.grad
+            v = state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * g**2
             if self.centered:
-                a = state.get("grad_avg")
-                if a is None:
-                    a = state["grad_avg"] = np.zeros_like(p.data)
-                a *= alpha
-                a += (1 - alpha) * g
-                np.multiply(a, a, out=s)
-                np.subtract(v, s, out=s)
-                np.maximum(s, 0, out=s)                  # rounding must not give sqrt(-tiny)
-                np.sqrt(s, out=s)
+                a = state["grad_avg"] = alpha * state.get("grad_avg", 0) + (1 - alpha) * g
+                # rounding must not give sqrt(-tiny)
+                s = np.sqrt(np.maximum(v - a**2, 0)) + self.eps
             else:
-                np.sqrt(v, out=s)
-            s += self.eps
+                s = np.sqrt(v) + self.eps
             if self.momentum > 0:
-                b = state.get("momentum_buffer")
-                if b is None:
-                    b = state["momentum_buffer"] = np.zeros_like(p.data)
-                b *= self.momentum
-                np.divide(g, s, out=s)
-                b += s
-                np.multiply(b, self.lr, out=s)
+                b = self.momentum * state.get("momentum_buffer", 0) + g / s
+                state["momentum_buffer"] = b
+                p.data -= self.lr * b
             else:
-                np.divide(g, s, out=s)
-                s *= self.lr
-            p.data -= s
+                p.data -= self.lr * g / s
 
 
 def _adam_update(p: Parameter, state: dict[str, Any], lr: float, betas: tuple[float, float],
@@ -399,31 +374,17 @@ def _adam_update(p: Parameter, state: dict[str, Any], lr: float, betas: tuple[fl
     state["step"] += 1
     t = state["step"]
     g = p.grad
-    if weight_decay != 0:
-        if decoupled:
-            p.data *= 1 - lr * weight_decay
-        else:
-            g = p.data * weight_decay
-            g += p.grad
-    m, v = state["exp_avg"], state["exp_avg_sq"]
-    s = np.multiply(g, 1 - beta1)                        # s is the one scratch array
-    m *= beta1
-    m += s
-    np.multiply(g, g, out=s)
-    s *= 1 - beta2
-    v *= beta2
-    v += s
+    if weight_decay != 0 and decoupled:
+        p.data *= 1 - lr * weight_decay
+    elif weight_decay != 0:
+        g = p.grad + weight_decay * p.data
+    m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
+    v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g**2
     if amsgrad:
-        np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        v = state["max_exp_avg_sq"]
+        v = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
     bias_correction1 = 1 - beta1**t
     bias_correction2 = 1 - beta2**t
-    np.sqrt(v, out=s)
-    s /= math.sqrt(bias_correction2)
-    s += eps
-    np.divide(m, s, out=s)
-    s *= lr / bias_correction1
-    p.data -= s
+    p.data -= lr / bias_correction1 * m / (np.sqrt(v) / math.sqrt(bias_correction2) + eps)
 
 
 def _check_adam(hyper: dict[str, Any], where: str) -> dict[str, Any]:

@@ -246,22 +246,8 @@ class Value:
                 node.grad = 0.0
         self.grad += g0
         for node in reversed(order):
-            # The chain rule: child.grad += local * node.grad for each child. Every op has
-            # one or two children; unrolling those cases makes this loop twice as fast.
-            children = node.children
-            if not children:
-                continue  # a leaf: nothing further back
-            g = node.grad
-            local = node._local_grads
-            if len(children) == 2:
-                a, b = children
-                a.grad += local[0] * g
-                b.grad += local[1] * g
-            elif len(children) == 1:
-                children[0].grad += local[0] * g
-            else:
-                for child, d in zip(children, local, strict=True):
-                    child.grad += d * g
+            for child, local in zip(node.children, node.local_grads):  # noqa: B905 (as taught)
+                child.grad += local * node.grad  # the chain rule
 
 
 def _checked_pow(a: float, b: float) -> float:

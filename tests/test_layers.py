@@ -619,8 +619,8 @@ def test_layers_are_exported_from_the_package():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5)])
 def test_relu_forward_is_max_with_zero_for_every_shape_and_special_value(dtype, shape):
-    # ReLU takes the maximum against a cached row of zeros (faster than the scalar 0): the
-    # result must be exactly np.maximum(x, 0), a fresh writable array, for any input shape.
+    # the result must be exactly np.maximum(x, 0), a fresh writable array, for any input
+    # shape (NaN stays NaN, like PyTorch)
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype(dtype)
     if x.size >= 5:
