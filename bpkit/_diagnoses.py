@@ -231,7 +231,8 @@ def pattern_finding(subject: Subject, got: np.ndarray, want: np.ndarray, agree: 
         return Finding("sign", subject.tensor, subject.start(
             f"sign flipped. {_upper(subject.what)} is minus {subject.one} everywhere: look "
             "for a `-` that should be `+` (for example subtracting where the chain rule "
-            "multiplies, or y - t where it should be t - y)."), factor=-1.0)
+            "multiplies, or target minus prediction, t - y, where the gradient is "
+            "prediction minus target, y - t)."), factor=-1.0)
     square = got.ndim == 2 and got.shape[0] == got.shape[1] and got.shape[0] >= 2
     if square and agree(sample(got.T), n_s) and not agree(a_s, n_s):
         return Finding("transposed", subject.tensor, subject.start(

@@ -584,6 +584,8 @@ def test_check_loss_sign_flip():
     rng = np.random.default_rng(0)
     report = check_loss(RowSquaresSignFlipped(), rng.normal(size=(6, 3)), rng.normal(size=(6, 3)))
     assert kinds(report) == ["sign"]
+    # the example follows the course's convention: the gradient is prediction minus target
+    assert "prediction minus target, y - t" in report.diagnoses[0]
 
 
 # -- check_model ---------------------------------------------------------------------------
