@@ -166,3 +166,50 @@ def test_checks_leave_the_learners_arrays_alone():
     for name, value in before.items():
         np.testing.assert_array_equal(ns[name], value)
     np.testing.assert_array_equal(loss.backward(), grad)
+
+
+def test_a_summed_loss_in_forward_is_blamed_on_forward_not_on_a_right_backward():
+    source = cell(solution(EXERCISE), "answer-loss").replace(
+        FORWARD_RETURN, "return float(-log_p_true.sum())")
+    card = check(EXERCISE, namespace=_ns(replace=source))
+    by_id = {r.id: r for r in card.results}
+    assert by_id["backward"].passed
+    grad = by_id["gradcheck"]
+    assert grad.status == "failed" and len(grad.why) == 1
+    assert says(grad, "your forward (the loss value) is wrong (see the `loss` check: summed "
+                      "over the batch instead of taking the mean")
+    assert "divided" not in grad.why[0]
+    assert by_id["loss"].why[0] in grad.why[0]
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "old", "new", "parts"),
+    [
+        ("answer-softmax", "z - z.max(axis=1, keepdims=True)", "z - z.max(axis=0, keepdims=True)",
+         ("softmax",)),
+        ("answer-loss", "logits - logits.max(axis=1, keepdims=True)",
+         "logits - logits.max(axis=0, keepdims=True)", ("loss", "gradcheck")),
+    ],
+)
+def test_the_maximum_of_each_column_is_named(cell_id, old, new, parts):
+    source = cell(solution(EXERCISE), cell_id)
+    assert source.count(old) == 1
+    for part in parts:
+        result = _result(_ns(replace=source.replace(old, new)), part)
+        assert result.status == "failed"
+        assert says(result, "subtracted the maximum of each column"), (result.message,
+                                                                       result.why)
+
+
+def test_logits_changed_in_place_cost_only_the_loss_check():
+    source = cell(solution(EXERCISE), "answer-loss").replace(
+        "shifted = logits - logits.max(axis=1, keepdims=True)",
+        "logits -= logits.max(axis=1, keepdims=True)\n        shifted = logits")
+    card = check(EXERCISE, namespace=_ns(replace=source))
+    failed = {r.id for r in card.results if not r.passed}
+    # bp.check_loss itself fails on a forward that writes into its input: that check says why
+    assert failed == {"loss", "gradcheck"} and card.score == 9, [(r.id, r.why)
+                                                                  for r in card.results]
+    grad = next(r for r in card.results if r.id == "gradcheck")
+    assert says(grad, "your forward writes into its logits (see the `loss` check: input "
+                      "modified in place")

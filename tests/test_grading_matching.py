@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bpkit.grading.feedback import Feedback
-from bpkit.grading.matching import blame, evaluated, match, named, same
+from bpkit.grading.matching import blame, earlier, evaluated, match, named, same
 
 X = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
 
@@ -103,3 +103,15 @@ def test_evaluated_computes_a_table_lazily_and_skips_what_does_not_apply():
 def test_blame_puts_one_recognised_mistake_on_a_failure_a_check_wrote_itself():
     fb = blame(Feedback.fail("state['step'] is 0", why=["counts the steps"]), "off by one")
     assert fb.why == ["off by one"] and fb.findings[0].message == "off by one"
+
+
+def test_earlier_names_the_cause_of_a_dependent_failure_once():
+    cause = Feedback.fail("the loss is 4 times too large", why=["summed instead of averaged"])
+    fb = earlier(cause, "loss", "your forward is wrong", "the gradient check failed")
+    assert not fb.passed and fb.message == "the gradient check failed"
+    assert fb.why == ["your forward is wrong (see the `loss` check: summed instead of "
+                      "averaged); this check relies on it, so fix that first, then this check "
+                      "will be meaningful"]
+    assert [f.kind for f in fb.findings] == ["earlier"]
+    bare = earlier(Feedback.fail("forward raised"), "loss", "your forward fails", "m")
+    assert "see the `loss` check: forward raised" in bare.why[0]

@@ -9,8 +9,9 @@ named mistake says more than "sign flipped" or "largest difference 0.3".
 
 `same` is the one closeness test the checks use (arrays, numbers, and tuples, lists and
 dicts of them), `named` finds a wrong answer without a reference (when a check words its own
-failure), `evaluated` computes a table's values lazily, and `blame` puts a recognised
-mistake on a failure a check built itself.
+failure), `evaluated` computes a table's values lazily, `blame` puts a recognised
+mistake on a failure a check built itself, and `earlier` words the failure of a check that
+depends on another one (a gradient check of a wrong forward measures the forward's mistake).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from bpkit._diagnoses import Finding
 from bpkit.grading.feedback import Feedback, compare
 
-__all__ = ["Wrong", "blame", "evaluated", "match", "named", "same"]
+__all__ = ["Wrong", "blame", "earlier", "evaluated", "match", "named", "same"]
 
 #: a table of wrong answers: (value, the sentence that names the mistake) pairs; a value of
 #: None is skipped (the wrong formula could not be computed for this input).
@@ -106,6 +107,22 @@ def blame(feedback: Feedback, meaning: str) -> Feedback:
     feedback.why = [meaning]
     feedback.findings = [Finding("mistake", None, meaning)]
     return feedback
+
+
+def earlier(cause: Feedback, check_id: str, what: str, message: str) -> Feedback:
+    """The failure of a check that relies on what the check ``check_id`` found wrong as
+    ``cause`` (``what``, e.g. "your forward is wrong"): its one reason names that cause once
+    and says to fix it first; ``message`` is the check's own message.
+
+    E.g. a gradient check compares the learner's backward with numerical derivatives of
+    their own forward; when that forward is wrong, the check says so rather than blame a
+    backward that may well be right.
+    """
+    first = cause.why[0] if cause.why else cause.message
+    meaning = (f"{what} (see the `{check_id}` check: {first}); this check relies on "
+               f"it, so fix that first, then this check will be meaningful")
+    return Feedback(False, message, cause.expected, cause.got, [meaning],
+                    [Finding("earlier", None, meaning)])
 
 
 def match(

@@ -19,7 +19,7 @@ import numpy as np
 
 from bpkit.gradcheck import check_loss
 from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback
-from bpkit.grading.matching import blame, evaluated, match, same
+from bpkit.grading.matching import blame, earlier, evaluated, match, same
 from bpkit.grading.registry import register_check
 from bpkit.losses import CrossEntropyLoss
 from bpkit.losses import log_softmax as bp_log_softmax
@@ -84,6 +84,10 @@ _KEEPDIMS = ("forgot keepdims=True: a row statistic such as z.max(axis=1) or e.s
              "has shape (N,), which NumPy lines up with the last axis (the classes), not with "
              "the rows; write z.max(axis=1, keepdims=True), shape (N, 1)")
 
+_AXIS0 = ("subtracted the maximum of each column, z.max(axis=0): that shifts each class by a "
+          "different amount and changes the probabilities; subtract each row's maximum, "
+          "z.max(axis=1, keepdims=True), which leaves softmax unchanged")
+
 _WRONG_SOFTMAX: list[tuple[Softmax, str]] = [
     (lambda z: np.exp(z) / np.exp(z).sum(),
      "normalised over the whole batch: each row (one sample) must sum to 1, so divide by "
@@ -92,6 +96,7 @@ _WRONG_SOFTMAX: list[tuple[Softmax, str]] = [
      "normalised each column: softmax runs over the classes of one sample, axis=1"),
     (lambda z: np.exp(z) / np.exp(z).sum(axis=1), _KEEPDIMS),
     (lambda z: _exp_rows(z, z.max(axis=1)), _KEEPDIMS),
+    (lambda z: _exp_rows(z, z.max(axis=0, keepdims=True)), _AXIS0),
     (np.exp, "not normalised: divide each row of e^z by its sum"),
     (lambda z: z / z.sum(axis=1, keepdims=True),
      "normalised the logits themselves: softmax exponentiates first, e^z / Σ e^z"),
@@ -116,6 +121,11 @@ _WRONG_STABLE: list[tuple[Softmax, str]] = [
 
 def _ce(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -bp_log_softmax(z)[_rows(z), labels]
+
+
+def _column_max(z: np.ndarray, labels: np.ndarray) -> float:
+    shifted = z - z.max(axis=0, keepdims=True)
+    return float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[_rows(z), labels]))
 
 
 def _drop_max(z: np.ndarray, labels: np.ndarray) -> float:
@@ -144,6 +154,7 @@ _WRONG_LOSS: list[tuple[LossValue, str]] = [
      "summed -log p over every class: cross-entropy takes only the true class's -log p"),
     (lambda z, y: (_ce(z, y) / np.log(10.0)).mean(),
      "used log10: cross-entropy uses the natural logarithm, np.log"),
+    (_column_max, _AXIS0.replace("z.max", "logits.max").replace("softmax", "the loss")),
     (_drop_max,
      "log-sum-exp lost its m: log Σ e^(z_j) = m + log Σ e^(z_j - m); either add m back or "
      "subtract the shifted true logit z_true - m"),
@@ -290,12 +301,19 @@ def _run_softmax(ns: dict[str, Any], z: np.ndarray) -> Any:
     return got
 
 
-def _run_forward(ns: dict[str, Any], z: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
+def _run_forward(ns: dict[str, Any], z: np.ndarray, labels: np.ndarray, *,
+                 strict: bool = False) -> tuple[Any, Any]:
+    """A new loss of the learner's and its forward on copies of ``z`` and ``labels``.
+
+    Only a ``strict`` run (the loss check's) fails when forward writes into its inputs: the
+    other checks get copies, so that one slip costs one check.
+    """
     loss = _loss(ns)
     z_in, y_in = z.copy(), labels.copy()
     value = _call(loss, (z_in, y_in), "forward(logits, labels)", z)
-    _unchanged(z, z_in, "forward(logits, labels)", "logits")
-    _unchanged(labels, y_in, "forward(logits, labels)", "labels")
+    if strict:
+        _unchanged(z, z_in, "forward(logits, labels)", "logits")
+        _unchanged(labels, y_in, "forward(logits, labels)", "labels")
     return loss, value
 
 
@@ -354,7 +372,7 @@ def loss(ns: dict[str, Any]) -> Feedback:
     """forward(z, labels) returns the mean cross-entropy, on 4 batches"""
     for i, (n, c) in enumerate(CASES):
         z, labels = batch(n, c, seed=20 + i)
-        _, value = _run_forward(ns, z, labels)
+        _, value = _run_forward(ns, z, labels, strict=True)
         expected = float(_ce(z, labels).mean())
         what = f"the loss for logits of shape {z.shape}"
         shaped = _value_feedback(value, expected, what, n)
@@ -430,6 +448,15 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
     """bp.check_loss passes on 3 batches"""
     for i, (n, c) in enumerate(GRADCHECK_CASES):
         z, labels = batch(n, c, seed=40 + i)
+        what = f"SoftmaxCrossEntropy on logits of shape {z.shape}"
+        _, value = _run_forward(ns, z, labels)
+        forward = _value_feedback(value, float(_ce(z, labels).mean()), "the loss", n) or match(
+            value, float(_ce(z, labels).mean()), evaluated(_WRONG_LOSS, z, labels),
+            name=f"the loss for logits of shape {z.shape}", batch_size=n, wrong_atol=1e-9)
+        if not forward.passed:
+            return earlier(forward, "loss", "your forward (the loss value) is wrong",
+                           f"{what}: the gradient check differentiates your forward, which is "
+                           "wrong")
         loss_fn = _loss(ns)
         try:
             with np.errstate(all="ignore"):
@@ -439,7 +466,12 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
             if explained is None:
                 raise
             return explained
-        fb = gradcheck_feedback(report, what=f"SoftmaxCrossEntropy on logits of shape {z.shape}")
+        fb = gradcheck_feedback(report, what=what)
         if not fb.passed:
+            try:
+                _run_forward(ns, z, labels, strict=True)
+            except CheckFailed as exc:  # forward writes into the logits it is given
+                return earlier(exc.feedback, "loss", "your forward writes into its logits",
+                               fb.message)
             return fb
     return Feedback.ok(f"bp.check_loss passes on {len(GRADCHECK_CASES)} batches")
