@@ -51,6 +51,8 @@ MUTATIONS = {
         ("(1 - m) * self.running_mean + m * mean", "m * self.running_mean + (1 - m) * mean"),
         ("(1 - m) * self.running_var + m * var * n / (n - 1)",
          "m * self.running_var + (1 - m) * var * n / (n - 1)")]),
+    "the running mean's momentum is the wrong way round": ("running_stats", [
+        ("(1 - m) * self.running_mean + m * mean", "m * self.running_mean + (1 - m) * mean")]),
     "never change in training mode": ("running_stats", [
         ("self.running_mean = (1 - m) * self.running_mean + m * mean", "pass"),
         ("self.running_var = (1 - m) * self.running_var + m * var * n / (n - 1)", "pass")]),
@@ -92,6 +94,9 @@ MUTATIONS = {
         ("return inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))",
          "xc = x_hat / inv_std\n"
          "        return inv_std * (g - g.mean(axis=0) - xc * (g * xc).mean(axis=0))")]),
+    "used sums where the batch means belong": ("backward_input", [
+        ("return inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))",
+         "return inv_std * (g - g.sum(axis=0) - x_hat * (g * x_hat).sum(axis=0))")]),
     "scaled by 1/(σ² + ε)": ("backward_input", [
         ("return inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))",
          "return inv_std**2 * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))")]),
@@ -225,3 +230,15 @@ def test_torch_batchnorm_agrees_with_the_solution():
     np.testing.assert_allclose(layer.running_var, ref.running_var.numpy(), rtol=1e-12)
     np.testing.assert_allclose(layer.running_mean, ref.running_mean.numpy(), rtol=1e-12,
                                atol=1e-15)
+
+
+@pytest.mark.parametrize("key", ["normalised with the unbiased variance", "γ and β are swapped"])
+def test_a_wrong_forward_is_named_by_the_gradient_check_not_blamed_on_backward(key):
+    part, replacements = MUTATIONS[key]
+    result = _result(_ns(replacements), "gradcheck")
+    assert result.status == "failed" and len(result.why) == 1
+    assert result.why[0].startswith("your training-mode forward is wrong (see the "
+                                    "`forward_train` check: "), result.why
+    assert key in result.why[0] and "re-derive" not in result.why[0]
+    backward = _result(_ns(replacements), "backward_input")
+    assert backward.status == "failed" and "see the `forward_train` check" in backward.why[0]

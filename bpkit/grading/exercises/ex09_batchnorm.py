@@ -31,7 +31,7 @@ from bpkit.grading.feedback import (
     gradcheck_feedback,
     short_exception,
 )
-from bpkit.grading.matching import blame, evaluated, match, named, same
+from bpkit.grading.matching import blame, earlier, evaluated, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d as BpkitBatchNorm1d
 from bpkit.module import Module, Parameter
@@ -174,6 +174,9 @@ _WRONG_RUNNING: list[tuple[Callable[..., Any], str]] = [
     (lambda rm, rv, x, m: (m * rm + (1 - m) * x.mean(0), m * rv + (1 - m) * x.var(0, ddof=1)),
      "momentum is applied the wrong way round: running = (1 − momentum)·running + "
      "momentum·batch, so that with momentum = 0.1 a batch moves it by a tenth"),
+    (lambda rm, rv, x, m: (m * rm + (1 - m) * x.mean(0), (1 - m) * rv + m * x.var(0, ddof=1)),
+     "the running mean's momentum is the wrong way round (the variance's is right): "
+     "running_mean = (1 − momentum)·running_mean + momentum·mean, as for running_var"),
     (lambda rm, rv, x, m: (rm, rv),
      "the running statistics never change in training mode: update running_mean and "
      "running_var in every training-mode forward"),
@@ -216,6 +219,10 @@ _WRONG_BACKWARD_INPUT: list[tuple[Formula, str]] = [
         c.dy - c.dy.mean(axis=0) - (c.x - c.mean) * (c.dy * (c.x - c.mean)).mean(axis=0)),
      "used x − μ where x̂ belongs in the projection term: dx = γ/σ·(dy − mean(dy) − "
      "x̂·mean(dy·x̂))"),
+    (lambda c: c.gamma * c.inv_std() * (c.dy - c.dy.sum(axis=0)
+                                        - c.xhat() * (c.dy * c.xhat()).sum(axis=0)),
+     "used sums where the batch means belong: dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂)), "
+     "both over axis 0 (.mean(axis=0), a sum divided by N)"),
     (lambda c: c.gamma * c.inv_std() ** 2 * (c.dy - c.dy.mean(axis=0)
                                              - c.xhat() * (c.dy * c.xhat()).mean(axis=0)),
      "scaled by 1/(σ² + ε) instead of 1/√(σ² + ε)"),
@@ -336,6 +343,19 @@ def _backward(layer: Module, c: Case) -> Any:
     return dx
 
 
+def _forward_first(layer: Module, c: Case, train: bool, message: str) -> Feedback | None:
+    """None when ``layer``'s forward on ``c`` is right; else a failure that names the forward
+    check and its cause (``message`` is the dependent check's own)."""
+    mode = "training" if train else "eval"
+    forward = match(_forward(layer, c.x), _reference(c, train)(c.x),
+                    evaluated(_WRONG_FORWARD if train else _WRONG_EVAL, c),
+                    name=f"forward(x) in {mode} mode", wrong_atol=1e-9)
+    if forward.passed:
+        return None
+    return earlier(forward, f"forward_{'train' if train else 'eval'}",
+                   f"your {mode}-mode forward is wrong", message)
+
+
 _WRONG_TOL = {"rtol": 1e-6, "atol": 1e-9}  # a learner's value equals a wrong formula's
 
 
@@ -440,11 +460,14 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
         for i, (n, d) in enumerate(CASES):
             c = make_case(n, d, seed=94 + i)
             layer = _load(_build(ns, d), c, running=True).train(train)
-            _forward(layer, c.x)
+            mode = "training" if train else "eval"
+            wrong_forward = _forward_first(layer, c, train, f"backward(dy) in {mode} mode "
+                                           "works on what your forward cached, which is wrong")
+            if wrong_forward is not None:
+                return wrong_forward
             dx = _backward(layer, c)
             ref = _reference(c, train)
             ref(c.x)
-            mode = "training" if train else "eval"
             wrong = _WRONG_BACKWARD_INPUT if train else _WRONG_EVAL_BACKWARD
             fb = match(dx, ref.backward(c.dy), evaluated(wrong, c), batch_size=n,
                        name=f"backward(dy) in {mode} mode for x of shape {c.x.shape}",
@@ -467,6 +490,10 @@ def backward_params(ns: dict[str, Any]) -> Feedback:
     for i, (n, d) in enumerate(CASES):
         c = make_case(n, d, seed=97 + i)
         layer = _load(_build(ns, d), c)
+        wrong_forward = _forward_first(layer, c, True, "dγ = Σ dy·x̂ uses the x̂ your forward "
+                                       "cached, which is wrong")
+        if wrong_forward is not None:
+            return wrong_forward
         want = ((c.dy * c.xhat()).sum(axis=0), c.dy.sum(axis=0))
         for calls in (1, 2):
             _forward(layer, c.x)
@@ -499,12 +526,17 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
     for i, ((n, d), train) in enumerate((((6, 3), True), ((3, 4), True), ((5, 2), False))):
         c = make_case(n, d, seed=100 + i)
         layer = _load(_build(ns, d), c, running=True).train(train)
-        _forward(layer, c.x)  # "not attempted" while forward is still the stub
+        mode = "training" if train else "eval"
+        what = f"BatchNorm1d({d}) in {mode} mode on x of shape {c.x.shape}"
+        # "not attempted" while forward is still the stub; a wrong forward is named first
+        wrong_forward = _forward_first(layer, c, train, f"{what}: the gradient check "
+                                       "differentiates your forward, which is wrong")
+        if wrong_forward is not None:
+            return wrong_forward
+        _load(layer, c, running=True)
         with np.errstate(all="ignore"):
             report = check_module(layer, c.x, rng=i)
-        mode = "training" if train else "eval"
-        fb = gradcheck_feedback(report, what=f"BatchNorm1d({d}) in {mode} mode on x of shape "
-                                             f"{c.x.shape}")
+        fb = gradcheck_feedback(report, what=what)
         if not fb.passed:
             return fb
     return Feedback.ok("bp.check_module passes on 2 shapes in training mode and 1 in eval mode")
