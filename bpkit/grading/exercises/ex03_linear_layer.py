@@ -7,6 +7,13 @@ into the parameters' ``.grad`` (``+=``) and returns dx = dy W. Each part is chec
 square layer (where a transposed gradient has the right shape and shows in its values) and
 on non-square ones (where it shows as a shape error, explained in words), and the whole
 layer with ``bpkit.check_module`` on several shapes.
+
+One slip costs the part it is in: while ``dx`` is checked, both parameters' ``.grad`` are
+set aside (`_SetAside` takes any ``+=`` or ``=``), so a transposed dW or a bias summed over
+the wrong axis cannot stop the ``return``; while dW is checked the bias's update is set
+aside, and the other way round. An input written in place is reported by the check that
+owns it (forward: x; backward_input: grad_output and x), and a later part that goes wrong
+because of it refers to that check, as the gradient check refers to the first failing part.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 from bpkit.gradcheck import check_module
 from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback, short_exception
-from bpkit.grading.matching import evaluated, match
+from bpkit.grading.matching import earlier, evaluated, match
 from bpkit.grading.registry import register_check
 from bpkit.layers import Linear as BpkitLinear
 from bpkit.module import Module, Parameter
@@ -39,26 +46,33 @@ def _layer_class(ns: dict[str, Any]) -> type:
     return layer_class(ns, "Linear", BpkitLinear)
 
 
-def _setup(ns: dict[str, Any], n: int, fin: int, fout: int, seed: int
-           ) -> tuple[Module, np.ndarray, np.ndarray]:
+def _setup(
+    ns: dict[str, Any], n: int, fin: int, fout: int, seed: int
+) -> tuple[Module, np.ndarray, np.ndarray]:
     """A learner's layer with known weights, an input x (n, fin) and an upstream dy (n, fout)."""
     cls = _layer_class(ns)
     layer = cls(fin, fout)
     for name, shape in (("weight", (fout, fin)), ("bias", (fout,))):
         p = getattr(layer, name, None)
         if not isinstance(p, Parameter):
-            raise CheckFailed(Feedback.fail(
-                f"Linear({fin}, {fout}) has no Parameter `{name}`",
-                why=[f"__init__ must keep self.{name} = bp.Parameter(...) (as given)"],
-            ))
+            raise CheckFailed(
+                Feedback.fail(
+                    f"Linear({fin}, {fout}) has no Parameter `{name}`",
+                    why=[f"__init__ must keep self.{name} = bp.Parameter(...) (as given)"],
+                )
+            )
         if p.data.shape != shape:
-            raise CheckFailed(Feedback.fail(
-                f"Linear({fin}, {fout}).{name} has shape {p.data.shape}",
-                expected=str(shape),
-                got=str(p.data.shape),
-                why=[f"{name} must have shape {'(out, in)' if name == 'weight' else '(out,)'}, "
-                     "like bp.Linear and PyTorch"],
-            ))
+            raise CheckFailed(
+                Feedback.fail(
+                    f"Linear({fin}, {fout}).{name} has shape {p.data.shape}",
+                    expected=str(shape),
+                    got=str(p.data.shape),
+                    why=[
+                        f"{name} must have shape {'(out, in)' if name == 'weight' else '(out,)'}, "
+                        "like bp.Linear and PyTorch"
+                    ],
+                )
+            )
     rng = np.random.default_rng(seed)
     layer.weight.data = rng.standard_normal((fout, fin))
     layer.weight.grad = np.zeros((fout, fin))
@@ -82,32 +96,61 @@ def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Fee
     head = f"{where} raised a shape error for x of shape ({n}, {fin}) in Linear({fin}, {fout})"
     if "broadcast" in msg:
         if f"({fout},)" in msg and f"({n},{fout})" in msg:
+            return Feedback.fail(
+                head,
+                got=got,
+                why=[
+                    f"the bias gradient was not summed over the batch: grad_output has shape "
+                    f"(N, out) = ({n}, {fout}) but bias.grad has shape (out,) = ({fout},); add "
+                    "grad_output.sum(axis=0)"
+                ],
+            )
+        if f"({fout},)" in msg and f"({n},)" in msg and n != fout:
             return Feedback.fail(head, got=got, why=[
-                f"the bias gradient was not summed over the batch: grad_output has shape "
-                f"(N, out) = ({n}, {fout}) but bias.grad has shape (out,) = ({fout},); add "
-                "grad_output.sum(axis=0)"])
+                f"the bias gradient was summed over axis=1 (the outputs): it came out of "
+                f"shape (N,) = ({n},), but bias.grad has shape (out,) = ({fout},); sum over "
+                "the batch, grad_output.sum(axis=0)"])
         if f"({fin},{fout})" in msg and f"({fout},{fin})" in msg:
-            return Feedback.fail(head, got=got, why=[
-                f"the weight gradient is transposed: it came out of shape (in, out) = "
-                f"({fin}, {fout}), but weight.grad has shape (out, in) = ({fout}, {fin}); "
-                "use dW = grad_output.T @ x"])
-        return Feedback.fail(head, got=got, why=[
-            "two arrays of different shapes were combined: x is (N, in), weight (out, in), "
-            "bias (out,), grad_output (N, out)"])
+            return Feedback.fail(
+                head,
+                got=got,
+                why=[
+                    f"the weight gradient is transposed: it came out of shape (in, out) = "
+                    f"({fin}, {fout}), but weight.grad has shape (out, in) = ({fout}, {fin}); "
+                    "use dW = grad_output.T @ x"
+                ],
+            )
+        return Feedback.fail(
+            head,
+            got=got,
+            why=[
+                "two arrays of different shapes were combined: x is (N, in), weight (out, in), "
+                "bias (out,), grad_output (N, out)"
+            ],
+        )
     if "doesnothaveenoughdimensions(has0" in msg:
-        return Feedback.fail(head, got=got, why=[
-            "one operand of the matrix product is not an array but None or a single number: "
-            "does forward keep its input for backward (self._x = x), and does backward use "
-            "that array?"])
+        return Feedback.fail(
+            head,
+            got=got,
+            why=[
+                "one operand of the matrix product is not an array but None or a single number: "
+                "does forward keep its input for backward (self._x = x), and does backward use "
+                "that array?"
+            ],
+        )
     if "matmul" in msg or "notaligned" in msg or "mismatch" in msg:
         if where == "forward":
-            why = (f"x @ W needs the inner sizes to agree: x is (N, in) = ({n}, {fin}) and the "
-                   f"weight is (out, in) = ({fout}, {fin}), so the product is x @ W.T")
+            why = (
+                f"x @ W needs the inner sizes to agree: x is (N, in) = ({n}, {fin}) and the "
+                f"weight is (out, in) = ({fout}, {fin}), so the product is x @ W.T"
+            )
         else:
-            why = (f"a matrix product has mismatched shapes. With x (N, in) = ({n}, {fin}), "
-                   f"weight (out, in) = ({fout}, {fin}) and grad_output (N, out) = ({n}, "
-                   f"{fout}): dx = grad_output @ W is ({n}, {fin}) (not W.T), and dW = "
-                   f"grad_output.T @ x is ({fout}, {fin})")
+            why = (
+                f"a matrix product has mismatched shapes. With x (N, in) = ({n}, {fin}), "
+                f"weight (out, in) = ({fout}, {fin}) and grad_output (N, out) = ({n}, "
+                f"{fout}): dx = grad_output @ W is ({n}, {fin}) (not W.T), and dW = "
+                f"grad_output.T @ x is ({fout}, {fin})"
+            )
         return Feedback.fail(head, got=got, why=[why])
     return None
 
@@ -123,37 +166,65 @@ def _call(fn: Any, arg: np.ndarray, where: str, case: tuple[int, int, int]) -> A
         raise CheckFailed(explained) from None
 
 
-def _unchanged(x_in: np.ndarray, x: np.ndarray, where: str) -> None:
-    if not np.array_equal(x_in, x):
-        raise CheckFailed(Feedback.fail(
-            f"{where} changed the input x in place (x of shape {x.shape})",
-            why=["input modified in place: an operation such as x -= ... or x[...] = ... "
-                 "overwrote the caller's array; compute into a new array instead"],
-        ))
+class _SetAside:
+    """Stands in for a parameter's ``.grad`` whose update another check judges: it takes
+    any ``+=``, ``+`` or ``=`` (of any shape) and keeps nothing."""
+
+    def __iadd__(self, other: Any) -> _SetAside:
+        return self
+
+    __add__ = __radd__ = __iadd__
+
+
+def _x_changed(x: np.ndarray, where: str) -> Feedback:
+    return Feedback.fail(
+        f"{where} changed the input x in place (x of shape {x.shape})",
+        why=[
+            "input modified in place: an operation such as x -= ... or x[...] = ... "
+            "overwrote the caller's array; compute into a new array instead"
+        ],
+    )
+
+
+_DY_CHANGED = Feedback.fail(
+    "backward changed grad_output in place",
+    why=[
+        "input modified in place: grad_output belongs to the layer above; compute new arrays "
+        "from it instead of writing into it"
+    ],
+)
 
 
 def _run_forward(layer: Module, x: np.ndarray, case: tuple[int, int, int]) -> np.ndarray:
     x_in = x.copy()
     out = _call(layer, x_in, "forward", case)
-    _unchanged(x_in, x, "forward")
+    if not np.array_equal(x_in, x):
+        raise CheckFailed(_x_changed(x, "forward"))
     return out
 
 
-def _run_backward(layer: Module, x: np.ndarray, dy: np.ndarray, case: tuple[int, int, int]
-                  ) -> Any:
+def _run_backward(
+    layer: Module,
+    x: np.ndarray,
+    dy: np.ndarray,
+    case: tuple[int, int, int],
+    aside: tuple[str, ...] = (),
+) -> tuple[Any, tuple[str, Feedback] | None]:
+    """Forward and backward on copies of ``x`` and ``dy``, the ``.grad`` of the parameters
+    ``aside`` set aside; returns dx and (the check that owns it, the failure) for an input
+    written in place, or None."""
     x_in = x.copy()
     _call(layer, x_in, "forward", case)
-    _unchanged(x_in, x, "forward")
+    changed = None if np.array_equal(x_in, x) else ("forward", _x_changed(x, "forward"))
+    for name in aside:
+        getattr(layer, name).grad = _SetAside()
     dy_in = dy.copy()
     dx = _call(layer.backward, dy_in, "backward", case)
-    _unchanged(x_in, x, "backward")
-    if not np.array_equal(dy_in, dy):
-        raise CheckFailed(Feedback.fail(
-            "backward changed grad_output in place",
-            why=["input modified in place: grad_output belongs to the layer above; compute "
-                 "new arrays from it instead of writing into it"],
-        ))
-    return dx
+    if changed is None and not np.array_equal(x_in, x):
+        changed = ("backward_input", _x_changed(x, "backward"))
+    if changed is None and not np.array_equal(dy_in, dy):
+        changed = ("backward_input", _DY_CHANGED)
+    return dx, changed
 
 
 # -- the recognised wrong answers ----------------------------------------------------------------
@@ -161,22 +232,30 @@ def _run_backward(layer: Module, x: np.ndarray, dy: np.ndarray, case: tuple[int,
 #: wrong forward outputs, as (function of x, W and b; what the mistake is).
 WRONG_FORWARD: list[tuple[Callable[..., np.ndarray], str]] = [
     (lambda x, w, b: x @ w.T, "forgot to add the bias: y = x @ W.T + b"),
-    (lambda x, w, b: x @ w + b,
-     "used W where W.T is needed: the weight is (out, in), so y = x @ W.T + b"),
+    (
+        lambda x, w, b: x @ w + b,
+        "used W where W.T is needed: the weight is (out, in), so y = x @ W.T + b",
+    ),
     (lambda x, w, b: x @ w.T - b, "the bias is subtracted: y = x @ W.T + b"),
 ]
 
 #: wrong input gradients, as (function of x, W and dy; what the mistake is).
 WRONG_INPUT_GRAD: list[tuple[Callable[..., np.ndarray], str]] = [
-    (lambda x, w, dy: dy @ w.T,
-     "dx computed with W.T: dx = grad_output @ W (shape (N, out) @ (out, in) = (N, in))"),
+    (
+        lambda x, w, dy: dy @ w.T,
+        "dx computed with W.T: dx = grad_output @ W (shape (N, out) @ (out, in) = (N, in))",
+    ),
     (lambda x, w, dy: x, "returned the input x, not its gradient dx = grad_output @ W"),
-    (lambda x, w, dy: dy @ w / len(x),
-     "divided by N inside the layer: the loss's gradient already holds the 1/N of the mean, "
-     "so dx = grad_output @ W"),
-    (lambda x, w, dy: -(dy @ w),
-     "the sign is flipped: dx = grad_output @ W, no minus (the chain rule multiplies; the "
-     "minus of gradient descent belongs to the optimizer)"),
+    (
+        lambda x, w, dy: dy @ w / len(x),
+        "divided by N inside the layer: the loss's gradient already holds the 1/N of the mean, "
+        "so dx = grad_output @ W",
+    ),
+    (
+        lambda x, w, dy: -(dy @ w),
+        "the sign is flipped: dx = grad_output @ W, no minus (the chain rule multiplies; the "
+        "minus of gradient descent belongs to the optimizer)",
+    ),
 ]
 
 
@@ -197,8 +276,12 @@ def forward(ns: dict[str, Any]) -> Feedback:
         layer, x, _ = _setup(ns, n, fin, fout, seed=10 + i)
         w, b = layer.weight.data, layer.bias.data
         out = _run_forward(layer, x, case)
-        fb = match(out, x @ w.T + b, evaluated(WRONG_FORWARD, x, w, b),
-                   name=f"forward(x) for x of shape {x.shape}")
+        fb = match(
+            out,
+            x @ w.T + b,
+            evaluated(WRONG_FORWARD, x, w, b),
+            name=f"forward(x) for x of shape {x.shape}",
+        )
         if not fb.passed:
             return fb
     return Feedback.ok(f"right on {len(CASES)} shapes")
@@ -220,44 +303,83 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
         n, fin, fout = case
         layer, x, dy = _setup(ns, n, fin, fout, seed=20 + i)
         w = layer.weight.data.copy()
-        dx = _run_backward(layer, x, dy, case)
+        dx, changed = _run_backward(layer, x, dy, case, aside=("weight", "bias"))
+        if changed is not None:
+            owner, fb = changed
+            if owner == "backward_input":
+                return fb
         if dx is None:
             return Feedback.fail(
                 "backward returned None",
                 expected=f"dx of shape {x.shape}",
                 got="None",
-                why=["forgot to return dx: backward must end with `return grad_output @ W`, "
-                     "the gradient the layer below needs"],
+                why=[
+                    "forgot to return dx: backward must end with `return grad_output @ W`, "
+                    "the gradient the layer below needs"
+                ],
             )
-        fb = match(dx, dy @ w, evaluated(WRONG_INPUT_GRAD, x, w, dy),
-                   name=f"backward(dy) for x of shape {x.shape}", batch_size=n)
+        fb = match(
+            dx,
+            dy @ w,
+            evaluated(WRONG_INPUT_GRAD, x, w, dy),
+            name=f"backward(dy) for x of shape {x.shape}",
+            batch_size=n,
+        )
         if not fb.passed:
-            return fb
+            return fb if changed is None else _owned(changed, fb)
     return Feedback.ok(f"right on {len(CASES)} shapes")
+
+
+def _owned(changed: tuple[str, Feedback], fb: Feedback) -> Feedback:
+    """``fb``, a part gone wrong after an input was written in place, refers to the check
+    that reports the write (``changed``: that check and its failure)."""
+    owner, cause = changed
+    return earlier(cause, owner, "your code writes into an input it was given", fb.message)
 
 
 def _accumulates(ns: dict[str, Any], name: str, expected: Any) -> Feedback:
     """Two backward passes without zero_grad add up: ``name``.grad doubles."""
+    other = ("bias",) if name == "weight" else ("weight",)
     for i, case in enumerate(CASES):
         n, fin, fout = case
         layer, x, dy = _setup(ns, n, fin, fout, seed=30 + i)
         want = expected(x, dy)
-        _run_backward(layer, x, dy, case)
-        fb = match(getattr(layer, name).grad, want, [
-            (dy if name == "bias" else None,
-             f"the bias gradient was not summed over the batch: it has one row per example, "
-             f"shape (N, out) = ({n}, {fout}); use grad_output.sum(axis=0)"),
-            (want / n, f"divided by N = {n} inside the layer: the loss's gradient already "
-                       "holds the 1/N of the mean; the layer must not average again"),
-        ], name=f"{name}.grad after one backward (x of shape {x.shape})", batch_size=n)
+        _, changed = _run_backward(layer, x, dy, case, aside=other)
+        fb = match(
+            getattr(layer, name).grad,
+            want,
+            [
+                (
+                    dy if name == "bias" else None,
+                    f"the bias gradient was not summed over the batch: it has one row per example, "
+                    f"shape (N, out) = ({n}, {fout}); use grad_output.sum(axis=0)",
+                ),
+                (
+                    want / n,
+                    f"divided by N = {n} inside the layer: the loss's gradient already "
+                    "holds the 1/N of the mean; the layer must not average again",
+                ),
+            ],
+            name=f"{name}.grad after one backward (x of shape {x.shape})",
+            batch_size=n,
+        )
         if not fb.passed:
-            return fb
-        _run_backward(layer, x, dy, case)
-        fb = match(getattr(layer, name).grad, 2 * want, [
-            (want, f"overwrote {name}.grad instead of accumulating: use self.{name}.grad += "
-                   "..., not =, so that gradients from several backward calls (a layer used "
-                   "twice, several batches) add up"),
-        ], name=f"{name}.grad after two backward calls", batch_size=n)
+            return fb if changed is None else _owned(changed, fb)
+        _run_backward(layer, x, dy, case, aside=other)
+        fb = match(
+            getattr(layer, name).grad,
+            2 * want,
+            [
+                (
+                    want,
+                    f"overwrote {name}.grad instead of accumulating: use self.{name}.grad += "
+                    "..., not =, so that gradients from several backward calls (a layer used "
+                    "twice, several batches) add up",
+                ),
+            ],
+            name=f"{name}.grad after two backward calls",
+            batch_size=n,
+        )
         if not fb.passed:
             return fb
     return Feedback.ok(f"right on {len(CASES)} shapes, accumulated with +=")
@@ -309,9 +431,33 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
             explained = _explain(exc, "the gradient check", n, fin, fout)
             if explained is None:
                 raise
-            return explained
+            return _first_part(ns, explained)
         what = f"Linear({fin}, {fout}) on x of shape {x.shape}"
         fb = gradcheck_feedback(report, what=what)
         if not fb.passed:
-            return fb
+            return _first_part(ns, fb)
     return Feedback.ok(f"bp.check_module passes on {len(GRADCHECK_CASES)} shapes")
+
+
+def _first_part(ns: dict[str, Any], fb: Feedback) -> Feedback:
+    """``fb``, a failed gradient check, referring to the first part check that fails too
+    (its cause, once), or as it is when every part passes."""
+    for check_id, part, what in _PARTS:
+        try:
+            cause = part(ns)
+        except CheckFailed as exc:
+            cause = exc.feedback
+        except Exception:  # noqa: BLE001 - the part's own check reports the error
+            cause = Feedback.fail(f"{check_id} raised an error")
+        if not cause.passed:
+            return earlier(cause, check_id, what, fb.message)
+    return fb
+
+
+#: the part checks the gradient check relies on, in order: (id, check, what it is then).
+_PARTS: tuple[tuple[str, Callable[[dict[str, Any]], Feedback], str], ...] = (
+    ("forward", forward, "your forward is wrong"),
+    ("backward_input", backward_input, "your dx is wrong"),
+    ("weight_grad", weight_grad, "your weight gradient is wrong"),
+    ("bias_grad", bias_grad, "your bias gradient is wrong"),
+)
