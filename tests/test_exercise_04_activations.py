@@ -192,3 +192,26 @@ def test_in_place_part_says_what_a_backward_returning_a_tuple_did():
     result = _result(_ns(replace=source), "in_place")
     assert result.status == "failed" and result.points == 0
     assert "ReLU.backward returned a tuple, not an array" in result.message
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "old", "new", "part", "diagnosis"),
+    [
+        ("answer-relu", "return np.maximum(x, 0)",
+         "x = np.asarray(x, dtype=np.float64)\n        return np.maximum(x, 0)",
+         "relu_forward", "forward converted float32 to float64"),
+        ("answer-relu", RELU_BACKWARD,
+         "return grad_output * (self._x > 0).astype(np.float64)", "relu_backward",
+         "backward converted float32 to float64"),
+        ("answer-tanh", "return grad_output * (1 - t**2)",
+         "return grad_output * (1 - t**2) / len(grad_output)", "tanh_backward",
+         "batch size N (4)"),
+    ],
+)
+def test_a_float32_upcast_and_a_division_by_the_batch_size_are_named(cell_id, old, new, part,
+                                                                     diagnosis):
+    source = cell(solution(EXERCISE), cell_id)
+    assert source.count(old) == 1
+    result = _result(_ns(replace=source.replace(old, new)), part)
+    assert result.status == "failed" and result.points == 0
+    assert says(result, diagnosis), (result.message, result.why)

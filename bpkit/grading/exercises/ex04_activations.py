@@ -7,7 +7,8 @@ exact zeros (the kink, where the gradient is taken as 0) and an upstream gradien
 signs that is not all ones (so a forgotten upstream factor shows). A wrong answer is
 compared with the mistakes learners commonly make (table ``WRONG``) and named. A separate
 part checks the in-place trap: backward must leave the upstream gradient, and what forward
-cached, as they were.
+cached, as they were. Forward and backward are also run on a float32 input: the
+exercise asks the layers to keep their input's dtype, as bpkit's layers and PyTorch do.
 """
 
 from __future__ import annotations
@@ -217,6 +218,24 @@ def _forward(layer: Module, name: str, x: np.ndarray) -> Any:
     return out
 
 
+def _upcast(got: Any, what: str, where: str) -> Feedback | None:
+    """A float32 result that came back in another dtype, said in words (None if float32)."""
+    dtype = getattr(got, "dtype", None)
+    if dtype is None or dtype == np.float32:
+        return None
+    return Feedback.fail(
+        f"{what} turned a float32 input into {dtype}", expected="float32", got=str(dtype),
+        why=[f"{where} converted float32 to {dtype} (e.g. np.asarray(x, dtype=float), "
+             "x.astype(np.float64) or a mask made with .astype(np.float64)): keep the "
+             "input's dtype, float32 in, float32 out, as bp.ReLU and PyTorch do; compute "
+             "with x as it is and use a boolean mask, grad_output * (x > 0)"])
+
+
+def _float32(name: str) -> tuple[np.ndarray, np.ndarray]:
+    x, dy = inputs(name, SHAPES[0], seed=99)
+    return x.astype(np.float32), dy.astype(np.float32)
+
+
 def _check_forward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedback:
     for i, shape in enumerate(SHAPES):
         x, _ = inputs(name, shape, seed + i)
@@ -235,7 +254,12 @@ def _check_forward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedb
                    name=f"{name}.forward(x) for x of shape {shape}", wrong_atol=1e-9)
         if not fb.passed:
             return fb
-    return Feedback.ok(f"right on {len(SHAPES)} shapes, and x is left unchanged")
+    x32, _ = _float32(name)
+    upcast = _upcast(_forward(_layer(ns, name), name, x32), f"{name}.forward(x)", "forward")
+    if upcast is not None:
+        return upcast
+    return Feedback.ok(f"right on {len(SHAPES)} shapes (float32 stays float32), and x is "
+                       "left unchanged")
 
 
 def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedback:
@@ -256,9 +280,18 @@ def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feed
         y = function(name, x)
         expected = dy * derivative(name, x)
         what = f"{name}.backward(grad_output) for x of shape {shape}"
-        fb = match(got, expected, evaluated(WRONG[part], x, y, dy), name=what, wrong_atol=1e-9)
+        fb = match(got, expected, evaluated(WRONG[part], x, y, dy), name=what, wrong_atol=1e-9,
+                   batch_size=shape[0] if len(shape) > 1 else None)
         if not fb.passed:
             return fb
+    x32, dy32 = _float32(name)
+    layer = _layer(ns, name)
+    _forward(layer, name, x32)
+    with np.errstate(all="ignore"):
+        upcast = _upcast(layer.backward(dy32.copy()), f"{name}.backward(grad_output)",
+                         "backward")
+    if upcast is not None:
+        return upcast
     kink = " (0 at the kink x = 0)" if name == "ReLU" else ""
     return Feedback.ok(f"grad_output * f'(x){kink}, right on {len(SHAPES)} shapes")
 
