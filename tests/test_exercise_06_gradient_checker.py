@@ -208,3 +208,13 @@ def test_gradient_errors_wrong_through_a_broken_helper_blames_the_helper(
         assert result.status == "failed"
         assert result.why == [result.why[0]] and f"it calls your {helper}" in result.why[0]
     assert ns[helper] is mine  # tried in a copy of the namespace, never swapped in it
+
+
+def test_a_float32_gradient_array_is_named_as_float32_not_as_a_row_nudge():
+    nb = solution(EXERCISE)
+    source = cell(nb, "answer-numerical-gradient").replace(
+        "grad = np.zeros_like(x)", "grad = np.zeros_like(x, dtype=np.float32)")
+    ns = namespace(cell(nb, "answer-rel-error"), source)
+    result = _result(ns, "numerical_gradient")
+    assert result.status == "failed"
+    assert result.why[0].startswith("the gradient array is float32"), result.why

@@ -260,6 +260,19 @@ def _all_at_once(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.n
     return np.full_like(x, (plus - minus) / (2 * h))
 
 
+def _float32_array(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    grad = np.zeros_like(x, dtype=np.float32)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        plus = f()
+        x[i] = old - h
+        minus = f()
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
 def _by_row(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     grad = np.zeros_like(x)
     for i in range(x.shape[0]):
@@ -334,6 +347,10 @@ WRONG_NUMERICAL: list[tuple[Callable[..., np.ndarray], str]] = [
     (_all_at_once,
      "nudged every entry of x at once (x + h): that measures the sum of all the partial "
      "derivatives, the same number in every entry; nudge one entry at a time"),
+    (_float32_array,
+     "the gradient array is float32 (e.g. np.zeros_like(x, dtype=np.float32) or "
+     "np.zeros(x.shape, np.float32)): each estimate is rounded to about 7 digits, too coarse "
+     "for a check that compares to 1e-7; make it like x, grad = np.zeros_like(x) (float64)"),
     (_by_row,
      "nudged a whole row x[i] at once: for an array of 2 or more dimensions, x[i] is a row; "
      "loop over every entry with np.ndindex(x.shape) (or np.nditer with multi_index)"),
@@ -391,6 +408,8 @@ def _candidates(table: list[tuple[Callable[..., np.ndarray], str]], case: Case,
         def f(x: np.ndarray = x) -> float:
             return case.f(x)
 
+        if wrong is _by_row and case.x.ndim < 2:  # on a 1-D x, the loop over rows is right
+            continue
         value = wrong(f, x) if h is None else wrong(f, x, h)
         yield value, x, meaning
 
