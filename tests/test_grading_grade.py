@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from bpkit.grading.grade import (
     is_check_cell,
     write_reports,
 )
+from bpkit.grading.registry import checks_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 SOLUTION = FIXTURES / "99_fixture.ipynb"
@@ -205,12 +207,21 @@ def test_checkpoints_are_skipped_and_the_json_has_exactly_the_documented_shape(g
         "untouched.ipynb",
     ]
     for entry in report["notebooks"]:
-        assert list(entry) == ["path", "score", "max_score", "checks"]
+        assert list(entry) == ["path", "score", "max_score", "checks", "cells"]
         for c in entry["checks"]:
             assert list(c) == ["id", "points", "max_points", "status", "message"]
             assert c["status"] in {"passed", "failed", "error", "timeout", "not-run"}
             assert c["points"] == (c["max_points"] if c["status"] == "passed" else 0)
         assert entry["score"] == sum(c["points"] for c in entry["checks"])
+        for c in entry["cells"]:
+            assert list(c) == ["index", "status", "seconds"]
+    cells = {n: e["cells"] for n, e in graded["by_name"].items()}
+    assert cells["solution.ipynb"] == cells["faked.ipynb"] == []
+    # the untouched stub `ANSWER = ...` raises NotImplementedError in its own cell
+    assert [(c["index"], c["status"]) for c in cells["untouched.ipynb"]] == [(5, "error")]
+    faults = [(c["index"], c["status"]) for c in cells["faults.ipynb"]]
+    assert faults == [(3, "timeout"), (4, "error"), (6, "kernel-died")]
+    assert cells["faults.ipynb"][0]["seconds"] >= 3  # the hanging cell waited its limit
 
 
 def test_a_folder_grades_into_one_gradebook(graded):
@@ -286,11 +297,18 @@ def test_check_errors_name_the_notebook_cell_not_the_graders_execution_count():
 def test_the_checks_cell_passes_any_time_limit_including_none(monkeypatch):
     calls = []
     monkeypatch.setattr(_kernel, "run_checks_to_file", lambda *args: calls.append(args))
+    hung = {"Linear": "`Linear` hung in ..."}
     for seconds in (2.5, float("inf")):
-        exec(_kernel.checks_cell("99_fixture", "/tmp/out.jsonl", seconds, ["c.py"]), {})
+        code = _kernel.checks_cell(
+            "99_fixture", "/tmp/out.jsonl", seconds, ["c.py"], 30.0, 2.5, hung
+        )
+        exec(code, {})
+    exec(_kernel.checks_cell("99_fixture", "/tmp/out.jsonl", 1.0, []), {})
+    inf = float("inf")
     assert calls == [
-        ("99_fixture", "/tmp/out.jsonl", 2.5, ["c.py"]),
-        ("99_fixture", "/tmp/out.jsonl", float("inf"), ["c.py"]),
+        ("99_fixture", "/tmp/out.jsonl", 2.5, ["c.py"], 30.0, 2.5, hung),
+        ("99_fixture", "/tmp/out.jsonl", inf, ["c.py"], 30.0, 2.5, hung),
+        ("99_fixture", "/tmp/out.jsonl", 1.0, [], inf, 0.0, {}),
     ]
 
 
@@ -369,3 +387,192 @@ def test_find_notebooks_walks_folders_once_and_skips_checkpoints(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/x.ipynb", "b.ipynb"]
     with pytest.raises(FileNotFoundError, match="nothing.ipynb"):
         find_notebooks([tmp_path / "nothing.ipynb"])
+
+
+# -- what the grader cut short: hangs, the notebook's time limit, the cells list ----------------
+
+HANG_CHECKS = """
+import numpy as np
+
+from bpkit.grading import compare, register_check
+
+for _id in ("forward", "forward_again", "backward"):
+
+    @register_check(exercise="98_hang", id=_id, requires=("Linear",))
+    def _linear(ns, _id=_id):
+        layer = ns["Linear"]()
+        x = np.ones(2)
+        got = layer.backward(x) if _id == "backward" else layer.forward(x)
+        return compare(got, 2 * x, name=f"Linear.{_id}")
+
+
+@register_check(exercise="98_hang", id="double", requires=("double",))
+def _double(ns):
+    return compare(ns["double"](np.ones(2)), 2 * np.ones(2), name="double(x)")
+"""
+
+LINEAR = (
+    "class Linear:\n"
+    "    def forward(self, x):\n"
+    "        while True: pass\n"
+    "\n"
+    "    def backward(self, grad_output):\n"
+    "        return 2 * grad_output\n"
+)
+
+
+def _tiny_notebook(path: Path, sources: list[str]) -> Path:
+    """A notebook of code cells (cell 1 is a markdown title, so code starts at cell 2)."""
+    cells = [{"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# hang"}]
+    cells += [
+        {
+            "cell_type": "code",
+            "id": f"c{i}",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": source,
+        }
+        for i, source in enumerate(sources)
+    ]
+    nb = {
+        "cells": cells,
+        "metadata": {"bpkit": {"exercise": "98_hang"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(notebook_text(nb))
+    return path
+
+
+@pytest.fixture(scope="module")
+def hangs(tmp_path_factory):
+    """Two submissions whose `Linear.forward` loops forever, graded with ``-v --json``:
+    ``demo`` calls it in a cell of its own, ``quiet`` only in the checks."""
+    root = tmp_path_factory.mktemp("hangs")
+    checks = root / "hang_checks.py"
+    checks.write_text(HANG_CHECKS)
+    subs = root / "subs"
+    subs.mkdir()
+    double = "def double(x):\n    return 2 * x\n"
+    _tiny_notebook(
+        subs / "demo.ipynb",
+        ["import numpy as np", LINEAR, double, "Linear().forward(np.ones(2))\nafter = 1"],
+    )
+    _tiny_notebook(subs / "quiet.ipynb", ["import numpy as np", LINEAR, double])
+    args = ["--checks", str(checks), "--timeout", "2", "--jobs", "2", "-v"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["grade", str(subs), *args, "--json", str(root / "report.json")])
+    report = json.loads((root / "report.json").read_text())
+    return {
+        "code": code,
+        "stdout": out.getvalue(),
+        "by_name": {Path(n["path"]).name: n for n in report["notebooks"]},
+    }
+
+
+#: Every check of `Linear` times out (waited for once at most), `double` is still graded.
+HANG_STATUSES = {
+    "forward": "timeout",
+    "forward_again": "timeout",
+    "backward": "timeout",
+    "double": "passed",
+}
+
+
+def _waited(entry: dict) -> list[str]:
+    """The checks that waited out the per-check limit themselves."""
+    return [c["id"] for c in entry["checks"] if c["message"].startswith("timed out: your code ran")]
+
+
+def test_a_forward_that_hangs_in_the_checks_costs_one_wait_and_names_its_cell(hangs):
+    entry = hangs["by_name"]["quiet.ipynb"]
+    assert hangs["code"] == 0
+    assert _statuses(entry) == HANG_STATUSES
+    assert _waited(entry) == ["forward"]  # the two others were not run again
+    assert "in cell 3, line 3: while True: pass" in _message(entry, "forward")
+    for other in ("forward_again", "backward"):
+        assert _message(entry, other) == (
+            "`Linear` hung in the check `forward` (in cell 3, line 3: while True: pass); "
+            "not run again"
+        )
+    assert entry["cells"] == []  # every cell ran to its end
+    assert entry["score"] == 1
+
+
+def test_a_cell_that_hangs_in_a_forward_marks_its_definition_and_is_reported(hangs):
+    entry = hangs["by_name"]["demo.ipynb"]
+    assert _statuses(entry) == HANG_STATUSES
+    assert _waited(entry) == []  # the cell waited once; no check waited again
+    assert _message(entry, "backward") == (
+        "`Linear` is defined in cell 3 (`class Linear:`), whose code was running when "
+        "cell 5 (`Linear().forward(np.ones(2))`) ran longer than the time limit of 2 s"
+    )
+    [cell] = entry["cells"]
+    assert list(cell) == ["index", "status", "seconds"]
+    assert (cell["index"], cell["status"]) == (5, "timeout")
+    assert cell["seconds"] >= 2
+    cards = {c.split("\n")[0]: c for c in hangs["stdout"].split("== ")[1:]}
+    demo = next(c for head, c in cards.items() if head.endswith("demo.ipynb"))
+    assert "cells that did not finish:\n  cell 5: timeout after " in demo
+    assert "s: ran longer than the time limit of 2 s\n" in demo
+    quiet = next(c for head, c in cards.items() if head.endswith("quiet.ipynb"))
+    assert "cells that did not finish" not in quiet
+
+
+def test_the_notebook_time_limit_stops_a_long_submission(tmp_path):
+    checks = tmp_path / "hang_checks.py"
+    checks.write_text(HANG_CHECKS)
+    path = _tiny_notebook(
+        tmp_path / "slow.ipynb",
+        ["import time\ntime.sleep(1.5)", "time.sleep(1.5)", "def double(x):\n    return 2 * x\n"],
+    )
+    grade = grade_notebook(path, checks=[str(checks)], timeout=3, notebook_timeout=2)
+    by_index = {c.index: c for c in grade.cells}
+    assert by_index[2].status == "ok"
+    assert by_index[3].status == "timeout"
+    assert by_index[3].message == "ran past the notebook's time limit of 2 s"
+    assert by_index[4].status == "not-run"
+    assert by_index[3].seconds < 3  # cut at the notebook's limit, not the cell's
+    assert {r.id: r.status for r in grade.results} == dict.fromkeys(
+        ["forward", "forward_again", "backward", "double"], "timeout"
+    )
+    assert grade.score == 0
+    assert all("notebook's time limit of 2 s ran out" in r.message for r in grade.results)
+    assert [(c["index"], c["status"]) for c in grade.to_json()["cells"]] == [
+        (3, "timeout"),
+        (4, "not-run"),
+    ]
+
+
+def test_checks_of_a_name_known_to_hang_are_timeout_at_once_without_a_kernel():
+    namespace = {"__name__": "__main__"}
+    exec(compile(LINEAR + "def double(x):\n    return 2 * x\n", "<cell-2>", "exec"), namespace)
+    hang = {}
+    exec(HANG_CHECKS.replace("98_hang", "97_hang_local"), hang)
+    checks = {c.id: c for c in checks_for("97_hang_local")}
+    hung: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    first = _kernel.run_bounded(checks["forward"], namespace, 0.2, deadline, 60, hung)
+    assert first.status == "timeout"
+    assert first.message.startswith("timed out: your code ran longer than 0.2 s")
+    assert first.message.endswith("in <cell-2>, line 3")  # the hanging line (no linecache)
+    assert list(hung) == ["Linear"]  # not `double`, which the check did not need
+    again = _kernel.run_bounded(checks["backward"], namespace, 0.2, deadline, 60, hung)
+    assert (again.status, again.message) == ("timeout", hung["Linear"])
+    fine = _kernel.run_bounded(checks["double"], namespace, 0.2, deadline, 60, hung)
+    assert fine.status == "passed"
+    late = _kernel.run_bounded(checks["double"], namespace, 0.2, time.monotonic(), 60, hung)
+    assert late.status == "timeout"
+    assert late.message == "not run: the notebook's time limit of 60 s ran out before this check"
+
+
+def test_the_default_notebook_limit_is_the_one_the_help_states(capsys):
+    from bpkit.grading.grade import NOTEBOOK_TIMEOUT_FACTOR
+
+    assert main(["grade", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    factor = NOTEBOOK_TIMEOUT_FACTOR
+    assert f"(default {factor} x --timeout, {factor * 60:g} at the default:" in text
+    assert '"cells": [{"index", "status", "seconds"}]' in text

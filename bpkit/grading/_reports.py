@@ -27,15 +27,23 @@ __all__ = [
 
 @dataclass
 class CellOutcome:
-    """What happened to one learner cell: ``ok``, ``error``, ``timeout`` or ``died``.
+    """What happened to one learner cell: ``ok``, ``error``, ``timeout``, ``kernel-died``
+    or ``not-run`` (the notebook's time limit ran out before it).
 
-    ``index`` is the cell's 1-based position in the notebook; ``message`` says it in words.
+    ``index`` is the cell's 1-based position in the notebook; ``message`` says it in words;
+    ``seconds`` is how long it ran (its first run, when a restart ran it again).
     """
 
     index: int
     status: str
     message: str = ""
     ename: str = ""
+    seconds: float = 0.0
+
+    @property
+    def problem(self) -> bool:
+        """True when the cell did not run to its end."""
+        return self.status != "ok"
 
 
 @dataclass
@@ -61,9 +69,19 @@ class NotebookGrade:
         """The results as a feedback `Card`."""
         return Card(self.exercise, self.results)
 
+    def cells_text(self) -> str:
+        """The cells that did not run to their end, one line each ("" when none)."""
+        lines = [
+            f"  cell {c.index}: {c.status} after {c.seconds:.1f} s: {c.message}"
+            for c in self.cells
+            if c.problem
+        ]
+        return "\n".join(["cells that did not finish:", *lines]) if lines else ""
+
     def to_json(self) -> dict[str, Any]:
         """``{"path", "score", "max_score", "checks": [{"id", "points", "max_points",
-        "status", "message"}]}``."""
+        "status", "message"}], "cells": [{"index", "status", "seconds"}]}``, ``cells``
+        listing only the cells that did not run to their end."""
         return {
             "path": self.path,
             "score": _number(self.score),
@@ -77,6 +95,11 @@ class NotebookGrade:
                     "message": r.summary(),
                 }
                 for r in self.results
+            ],
+            "cells": [
+                {"index": c.index, "status": c.status, "seconds": round(c.seconds, 2)}
+                for c in self.cells
+                if c.problem
             ],
         }
 

@@ -8,6 +8,7 @@ The steps are described in :mod:`bpkit.grading.grade`; `Grader` carries them out
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import re
@@ -126,7 +127,8 @@ class KernelProcess:
         """Run ``code``; ``("ok" | "error" | "timeout" | "died", execute_reply content)``.
 
         After a timeout the kernel is interrupted; ``"timeout"`` then comes with
-        ``{"stopped": bool}`` telling whether the interrupt stopped the cell.
+        ``{"stopped": bool, "traceback": [...]}`` telling whether the interrupt stopped the
+        cell, and where it was (empty when it did not stop).
         """
         msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         status, content = await self._wait(msg_id, seconds)
@@ -137,8 +139,11 @@ class KernelProcess:
             await self.km.interrupt_kernel()
         except Exception:
             return "timeout", {"stopped": False}
-        after, _ = await self._wait(msg_id, _INTERRUPT_GRACE)
-        return "timeout", {"stopped": after in ("ok", "error")}
+        after, reply = await self._wait(msg_id, _INTERRUPT_GRACE)
+        return "timeout", {
+            "stopped": after in ("ok", "error"),
+            "traceback": reply.get("traceback", []),  # where the interrupt found the cell
+        }
 
 
 def _error_message(content: dict[str, Any], counts: dict[int, Cell]) -> str:
@@ -156,7 +161,11 @@ def _error_message(content: dict[str, Any], counts: dict[int, Cell]) -> str:
 
 
 class Grader:
-    """Runs one submission; see the module docstring for the steps."""
+    """Runs one submission; see the module docstring for the steps.
+
+    ``timeout`` limits each cell and each check; ``notebook_timeout`` the time the
+    learner's cells and the checks run in all (kernel start-ups not counted).
+    """
 
     def __init__(
         self,
@@ -166,11 +175,15 @@ class Grader:
         checks: list[Check],
         timeout: float,
         sources: list[str],
+        notebook_timeout: float = math.inf,
     ) -> None:
         self.path, self.display, self.exercise = path, display, exercise
         self.checks, self.timeout, self.sources = checks, timeout, sources
+        self.notebook_timeout = notebook_timeout
         self.kernel: KernelProcess | None = None
         self.counts: dict[int, Cell] = {}  # execution count -> cell, in the last kernel
+        self.spent = 0.0  # seconds the learner's cells have run
+        self.hung: dict[str, str] = {}  # name known to hang -> the sentence saying where
 
     async def run(self) -> NotebookGrade:
         with tempfile.TemporaryDirectory(prefix="bpkit-grade-") as tmp:
@@ -183,11 +196,18 @@ class Grader:
             side_channel = Path(tmp) / "results.jsonl"
             try:  # whatever happens (even Ctrl-C), no kernel is left running
                 outcomes = await self._run_cells(work, cells)
+                left = max(self.notebook_timeout - self.spent, 0.0)  # for the checks
                 status, content = await self._kernel().run(
                     _kernel.checks_cell(
-                        self.exercise, str(side_channel), self.timeout, self.sources
+                        self.exercise,
+                        str(side_channel),
+                        self.timeout,
+                        self.sources,
+                        self.notebook_timeout,
+                        self.spent,
+                        self.hung,
                     ),
-                    self.timeout * (len(self.checks) + 1) + 30,
+                    min(self.timeout * (len(self.checks) + 1), left) + 30,
                 )
             finally:
                 if self.kernel is not None:
@@ -226,29 +246,69 @@ class Grader:
             pos += 1
             if cell.index in skip:
                 continue
-            status, content = await self._kernel().run(cell.source, self.timeout)
+            limit = min(self.timeout, self.notebook_timeout - self.spent)
+            if limit <= 0:  # the notebook's time is up: this cell and the rest are not run
+                message = (
+                    f"not run: the notebook's time limit of {self.notebook_timeout:g} s ran out"
+                )
+                for rest in cells[pos - 1 :]:
+                    outcomes.setdefault(rest.index, CellOutcome(rest.index, "not-run", message))
+                break
+            start = time.monotonic()
+            status, content = await self._kernel().run(cell.source, limit)
+            seconds = time.monotonic() - start
+            self.spent += seconds
             if "execution_count" in content:
                 counts[content["execution_count"]] = cell
             if status == "ok":
-                outcomes.setdefault(cell.index, CellOutcome(cell.index, "ok"))
+                outcomes.setdefault(cell.index, CellOutcome(cell.index, "ok", seconds=seconds))
+                for name in cell.names:  # redefined by a cell that finished
+                    self.hung.pop(name, None)
             elif status == "error":
                 message = _error_message(content, counts)
-                outcome = CellOutcome(cell.index, "error", message, content.get("ename", ""))
+                outcome = CellOutcome(
+                    cell.index, "error", message, content.get("ename", ""), seconds
+                )
                 outcomes.setdefault(cell.index, outcome)
             else:
                 if status == "timeout":
-                    message = f"ran longer than the time limit of {self.timeout:g} s"
+                    message = self._late(limit)
+                    self._note_hung(cell, message, content.get("traceback", []), counts)
                 else:
-                    message = "stopped the kernel (it exited or crashed)"
-                outcomes[cell.index] = CellOutcome(cell.index, status, message)
+                    status, message = "kernel-died", "stopped the kernel (it exited or crashed)"
+                outcomes[cell.index] = CellOutcome(cell.index, status, message, seconds=seconds)
                 skip.add(cell.index)
-                if status == "died" or not content.get("stopped"):
+                if status == "kernel-died" or not content.get("stopped"):
                     # A fresh kernel re-runs the cells before this one and goes on without it.
                     await self._new_kernel(cwd)
                     counts = {}
                     pos = 0
         self.counts = counts
         return outcomes
+
+    def _late(self, limit: float) -> str:
+        """Why a cell run with ``limit`` seconds was interrupted."""
+        if limit < self.timeout:
+            return f"ran past the notebook's time limit of {self.notebook_timeout:g} s"
+        return f"ran longer than the time limit of {self.timeout:g} s"
+
+    def _note_hung(
+        self, cell: Cell, why: str, traceback: list[str], counts: dict[int, Cell]
+    ) -> None:
+        """Record the names of a cell that timed out, and of the cell whose code it was
+        running when interrupted (the last notebook frame of the interrupt's traceback)."""
+        for name in sorted(cell.names):
+            self.hung[name] = f"`{name}` is defined in {cell.label}, which {why}"
+        frames = _CELL_FRAME.findall(_ANSI.sub("", "\n".join(traceback)))
+        inner = counts.get(int(frames[-1][0])) if frames else None
+        if inner is None or inner is cell:
+            return
+        for name in sorted(inner.names):
+            self.hung.setdefault(
+                name,
+                f"`{name}` is defined in {inner.label}, whose code was running when "
+                f"{cell.label} {why}",
+            )
 
     @staticmethod
     def _read_events(path: Path) -> list[dict[str, Any]]:
@@ -275,7 +335,7 @@ class Grader:
         self, names: list[str], cells: list[Cell], outcomes: dict[int, CellOutcome]
     ) -> tuple[str, str] | None:
         """(status, message) when a missing name is defined only in a cell that failed."""
-        rank = {"died": "not-run", "timeout": "timeout", "error": "error"}
+        rank = {"kernel-died": "not-run", "timeout": "timeout", "error": "error"}
         for name in names:
             for cell in reversed(cells):
                 outcome = outcomes.get(cell.index)
@@ -284,11 +344,11 @@ class Grader:
                 if outcome.status == "error" and outcome.ename == "NotImplementedError":
                     continue  # the untouched stub: "not attempted" stays
                 why = {
-                    "died": "stopped the kernel (it exited or crashed)",
-                    "timeout": f"ran longer than the time limit of {self.timeout:g} s",
+                    "kernel-died": "stopped the kernel (it exited or crashed)",
+                    "timeout": outcome.message,
                     "error": f"raised {outcome.message}",
                 }[outcome.status]
-                prefix = "not run: " if outcome.status == "died" else ""
+                prefix = "not run: " if outcome.status == "kernel-died" else ""
                 return rank[
                     outcome.status
                 ], f"{prefix}`{name}` is defined in {cell.label}, which {why}"

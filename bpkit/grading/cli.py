@@ -103,6 +103,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
     if not args.timeout > 0:
         return _fail("grade", f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.notebook_timeout is not None and not args.notebook_timeout > 0:
+        return _fail(
+            "grade", f"--notebook-timeout must be > 0 seconds, got {args.notebook_timeout}"
+        )
     if args.jobs < 1:
         return _fail("grade", f"--jobs must be >= 1, got {args.jobs}")
     try:
@@ -118,6 +122,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             jobs=args.jobs,
             checks=args.checks,
+            notebook_timeout=args.notebook_timeout,
         )
     except (FileNotFoundError, NotebookReadError, UnknownExerciseError, ValueError) as exc:
         return _fail("grade", str(exc).strip("'\""))
@@ -127,7 +132,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         return _fail("grade", str(exc), code=1)
     if args.verbose:
         for g in grades:
-            print(f"== {g.path}\n{g.card()}\n")
+            cells = g.cells_text()
+            print(f"== {g.path}\n{g.card()}\n" + (f"{cells}\n" if cells else ""))
     print(grade.format_table(grades))
     try:
         grade.write_reports(grades, args.json, args.csv)
@@ -189,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade each notebook (or every *.ipynb under a folder) in a fresh kernel "
         "on a copy; the submissions are never modified. Learner code runs with your rights: "
         "grade untrusted submissions inside a container or VM.",
+        epilog='The JSON report: {"notebooks": [{"path", "score", "max_score", "checks": '
+        '[{"id", "points", "max_points", "status", "message"}], "cells": [{"index", '
+        '"status", "seconds"}]}]}. A check\'s status is passed, failed, error, timeout or '
+        'not-run; "cells" lists the cells that did not run to their end (index: the '
+        "notebook's cell number, counting from 1; status: error, timeout, kernel-died, or "
+        "not-run when the notebook's time limit ran out first).",
     )
     grade.add_argument("paths", nargs="+", metavar="PATH", help="a notebook or a folder")
     grade.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
@@ -198,7 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="time limit for each cell and each check (default 60)",
+        help="time limit for each cell and each check (default 60; inf for none)",
+    )
+    grade.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit for all the cells and checks of one notebook together (default "
+        "10 x --timeout, 600 at the default: room for a submission that hangs in a few "
+        "places, while one that hangs everywhere stops after ten waits); once it is used up "
+        "the remaining cells are not run and the checks not yet run score 0 as timeout",
     )
     grade.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="grade N notebooks at a time (default 1)"

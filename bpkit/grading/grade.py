@@ -1,4 +1,5 @@
-"""Grading submitted notebooks: each in a fresh kernel, on a copy, with a time limit per cell.
+"""Grading submitted notebooks: each in a fresh kernel, on a copy, with a time limit per cell
+and one for the whole notebook.
 
 For one submission the grader:
 
@@ -9,13 +10,19 @@ For one submission the grader:
    cell that raises is recorded and the next one runs. A cell that runs past the limit is
    interrupted (the kernel is restarted when the interrupt does not stop it). A cell that
    kills the kernel is recorded; a fresh kernel re-runs the cells before it and goes on
-   without it;
+   without it. Once the notebook's own limit is used up (the time its cells and checks
+   have run), the remaining cells are not run (``not-run``);
 3. runs every check registered for the exercise itself, in the same kernel, and reads the
    results from a file it chose (a side channel): outputs in the notebook, deleted or
    edited check cells change nothing;
 4. explains what could not be checked: a check needing a name that is defined in a cell
    that raised gets ``error``, in a cell that timed out ``timeout``, in a cell that killed
-   the kernel ``not-run``, each with a message naming the cell.
+   the kernel ``not-run``, each with a message naming the cell. A check needing a name
+   known to hang (defined in a cell that timed out, or whose code a cell or an earlier
+   check was running when it timed out) is ``timeout`` at once, without waiting again,
+   and so is every check once the notebook's limit is used up;
+5. records every cell that did not run to its end (``error``, ``timeout``,
+   ``kernel-died``, ``not-run``) with how long it ran, in `NotebookGrade.cells`.
 
 What it does not protect against: the learner's code runs with your rights, so grade
 untrusted submissions in a container or VM; and the checks run in the learner's kernel,
@@ -48,6 +55,7 @@ from bpkit.grading.registry import checks_for, load_checks
 
 __all__ = [
     "CHECK_TAG",
+    "NOTEBOOK_TIMEOUT_FACTOR",
     "CellOutcome",
     "GradingError",
     "NotebookGrade",
@@ -63,6 +71,11 @@ __all__ = [
     "write_reports",
 ]
 
+#: The notebook's default limit, in multiples of the per-cell limit: ten cells' worth, so
+#: a submission that hangs in a few places is still graded in full, and one that hangs
+#: everywhere stops after ten waits, not one per cell and check.
+NOTEBOOK_TIMEOUT_FACTOR = 10
+
 
 def grade_notebook(
     path: str | Path,
@@ -70,14 +83,16 @@ def grade_notebook(
     exercise: str | None = None,
     timeout: float = 60.0,
     checks: Sequence[str] = (),
+    notebook_timeout: float | None = None,
 ) -> NotebookGrade:
     """Grade one submitted notebook in a fresh kernel on a copy (see the module docstring).
 
     ``exercise`` overrides the notebook's metadata; ``checks`` are files or modules of
     instructor checks (`load_checks`) loaded in the grader and in the kernel; ``timeout``
-    is the limit, in seconds, for each cell and each check.
+    is the limit, in seconds, for each cell and each check; ``notebook_timeout`` for all
+    of them together (default ``NOTEBOOK_TIMEOUT_FACTOR * timeout``).
     """
-    grader = _grader(Path(path), exercise, timeout, _load_sources(checks))
+    grader = _grader(Path(path), exercise, timeout, _load_sources(checks), notebook_timeout)
     return asyncio.run(grader.run())
 
 
@@ -111,6 +126,7 @@ def grade_paths(
     timeout: float = 60.0,
     jobs: int = 1,
     checks: Sequence[str] = (),
+    notebook_timeout: float | None = None,
 ) -> list[NotebookGrade]:
     """Grade every notebook under ``paths``, ``jobs`` at a time (each with its own kernel).
 
@@ -118,7 +134,10 @@ def grade_paths(
     stops the run early (`NotebookReadError`, `UnknownExerciseError` or ValueError).
     """
     sources = _load_sources(checks)
-    graders = [_grader(path, exercise, timeout, sources) for path in find_notebooks(paths)]
+    graders = [
+        _grader(path, exercise, timeout, sources, notebook_timeout)
+        for path in find_notebooks(paths)
+    ]
 
     def run(grader: Grader) -> NotebookGrade:
         return asyncio.run(grader.run())
@@ -140,7 +159,13 @@ def _load_sources(checks: Sequence[str]) -> list[str]:
     return sources
 
 
-def _grader(path: Path, exercise: str | None, timeout: float, sources: list[str]) -> Grader:
+def _grader(
+    path: Path,
+    exercise: str | None,
+    timeout: float,
+    sources: list[str],
+    notebook_timeout: float | None,
+) -> Grader:
     """The grader of one notebook, its exercise from ``exercise`` or else its metadata."""
     name = exercise or notebook_exercise(read_notebook(path))
     if name is None:
@@ -148,4 +173,5 @@ def _grader(path: Path, exercise: str | None, timeout: float, sources: list[str]
             f"{path}: the notebook does not name its exercise (metadata['bpkit']['exercise']); "
             "pass --exercise"
         )
-    return Grader(path, str(path), name, checks_for(name), float(timeout), sources)
+    limit = NOTEBOOK_TIMEOUT_FACTOR * timeout if notebook_timeout is None else notebook_timeout
+    return Grader(path, str(path), name, checks_for(name), float(timeout), sources, float(limit))
