@@ -12,7 +12,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from exercise_helpers import cell, first_result, namespace, solution
+from exercise_helpers import cell, edited, first_result, namespace, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
@@ -171,3 +171,26 @@ def test_torch_agrees_on_the_from_zero_scenario():
             opt.step()
             param = ns[function](param, g.copy(), state, **scenario.hyper)
         np.testing.assert_allclose(param, p.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("edits", "diagnosis"),
+    [
+        ([("m_hat = m / (1 - beta1**t)\n    v_hat = v / (1 - beta2**t)",
+           "m_hat = m / (1 - beta1**(t - 1))\n    v_hat = v / (1 - beta2**(t - 1))")],
+         "the bias correction used the step count before this step (t − 1"),
+        ([("m_hat = m / (1 - beta1**t)", "m_hat = m / (1 - beta1**(t - 1))")],
+         "m̂'s bias correction used t − 1 (v̂'s is right)"),
+        ([("v_hat = v / (1 - beta2**t)", "v_hat = v / (1 - beta2**(t - 1))")],
+         "v̂'s bias correction used t − 1 (m̂'s is right)"),
+        ([('t = state.get("step", 0) + 1\n', 't = state.get("step", 0) + 1\n    t = t - 1\n')],
+         "used and stored t − 1"),
+    ],
+)
+def test_a_step_counter_off_by_one_is_named(edits, diagnosis):
+    nb = solution(EXERCISE)
+    ns = namespace(cell(nb, "answer-momentum"), cell(nb, "answer-rmsprop"),
+                   edited(cell(nb, "answer-adam"), edits))
+    result = first_result(EXERCISE, ns, "adam")
+    assert result.status == "failed"
+    assert result.why[0].startswith(diagnosis), result.why

@@ -379,6 +379,28 @@ def _a_late_increment(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     return param - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+def _a_one_late(late_m: bool) -> Rule:
+    """Adam whose m̂ (``late_m``) or v̂ alone is corrected with t − 1; the step is stored."""
+
+    def rule(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        t = state.get("step", 0) + 1
+        m, v = _adam_parts(param, grad, state, betas)
+        state.update(step=t, exp_avg=m, exp_avg_sq=v)
+        tm, tv = (t - 1, t) if late_m else (t, t - 1)
+        m_hat, v_hat = m / (1 - betas[0] ** tm), v / (1 - betas[1] ** tv)
+        return param - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    return rule
+
+
+def _a_stores_late(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    t = state.get("step", 0)  # t = step + 1, then t = t - 1: used and stored
+    m, v = _adam_parts(param, grad, state, betas)
+    state.update(step=t, exp_avg=m, exp_avg_sq=v)
+    m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+    return param - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
 def _a_frozen_step(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
     t = state.setdefault("step", 1)
     m, v = _adam_parts(param, grad, state, betas)
@@ -477,9 +499,16 @@ WRONG: dict[str, list[tuple[Rule, str]]] = {
     "adam": [
         (_a_no_correction, "no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ "
                            "before the step"),
-        (_a_late_increment, "the bias correction used the step count before incrementing "
-                            "it: increment state['step'] first, so that the first step has "
-                            "t = 1"),
+        (_a_late_increment, "the bias correction used the step count before this step (t − 1, "
+                            "or state['step'] read before incrementing it): the first step "
+                            "has t = 1, so use t = state['step'] + 1 in 1 − β₁ᵗ and 1 − β₂ᵗ"),
+        (_a_one_late(True), "m̂'s bias correction used t − 1 (v̂'s is right): both use this "
+                            "step's t, m̂ = m / (1 − β₁ᵗ)"),
+        (_a_one_late(False), "v̂'s bias correction used t − 1 (m̂'s is right): both use this "
+                             "step's t, v̂ = v / (1 − β₂ᵗ)"),
+        (_a_stores_late, "used and stored t − 1: state['step'] never advances, and from a "
+                         "fresh state the first correction divides by 1 − β⁰ = 0; t = "
+                         "state['step'] + 1 is this step's count, store it and use it"),
         (_a_frozen_step, "state['step'] is never incremented: t must count the steps "
                          "(1, 2, 3, ...)"),
         (_a_eps_inside, "ε is inside the square root: Adam divides by √v̂ + ε"),
