@@ -178,6 +178,8 @@ def test_grade_an_unknown_or_unnamed_exercise_is_exit_2_naming_the_file(tmp_path
     [
         (["--timeout", "0"], "--timeout"),
         (["--jobs", "0"], "--jobs"),
+        (["--notebook-timeout", "0"], "--notebook-timeout must be > 0 seconds, got 0.0"),
+        (["--notebook-timeout", "nan"], "--notebook-timeout must be > 0 seconds, got nan"),
         (["--checks", "no_such_checks.py"], "no_such_checks.py"),
         (["--checks", "no_such_module_xyz"], "no_such_module_xyz"),
     ],
@@ -219,3 +221,26 @@ def test_grade_refuses_bad_report_paths_before_grading(
     assert main(args) == 2
     assert words.format(**fill) in capsys.readouterr().err
     assert nb.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ([], None),  # grade_paths' default: NOTEBOOK_TIMEOUT_FACTOR x --timeout
+        (["--notebook-timeout", "90"], 90.0),
+        (["--notebook-timeout", "inf"], float("inf")),
+    ],
+)
+def test_grade_passes_the_notebook_time_limit_on(extra, expected, monkeypatch, capsys):
+    from bpkit.grading import grade
+
+    seen = {}
+
+    def fake_grading(*args, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr(grade, "grade_paths", fake_grading)
+    assert main(["grade", str(SOLUTION), "--checks", CHECKS, "--timeout", "inf", *extra]) == 0
+    assert seen["notebook_timeout"] == expected
+    assert seen["timeout"] == float("inf")
