@@ -242,3 +242,19 @@ def test_a_wrong_forward_is_named_by_the_gradient_check_not_blamed_on_backward(k
     assert key in result.why[0] and "re-derive" not in result.why[0]
     backward = _result(_ns(replacements), "backward_input")
     assert backward.status == "failed" and "see the `forward_train` check" in backward.why[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "owner", "score"),
+    [("forward changed the input x in place", "forward_train", 8),
+     ("backward changed grad_output in place", "backward_input", 8)],
+)
+def test_an_input_written_in_place_costs_the_check_that_owns_it_and_is_said_once(
+        key, owner, score):
+    part, replacements = MUTATIONS[key]
+    card = check(EXERCISE, namespace=_ns(replacements))
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) == {owner, "gradcheck"}, {r.id: r.why for r in card.results}
+    assert card.score == score
+    assert failed["gradcheck"].why[0].startswith(
+        f"your layer writes into an input it was given (see the `{owner}` check: ")
