@@ -213,3 +213,14 @@ def test_logits_changed_in_place_cost_only_the_loss_check():
     grad = next(r for r in card.results if r.id == "gradcheck")
     assert says(grad, "your forward writes into its logits (see the `loss` check: input "
                       "modified in place")
+
+
+def test_a_backward_right_but_for_a_wrong_softmax_refers_to_the_softmax_check():
+    source = cell(solution(EXERCISE), "answer-softmax").replace(
+        "z - z.max(axis=1, keepdims=True)", "z - z.max(axis=0, keepdims=True)")
+    for part in ("backward", "gradcheck"):
+        result = _result(_ns(replace=source), part)
+        assert result.status == "failed" and len(result.why) == 1
+        assert result.why[0].startswith(
+            "backward's p comes from your softmax, which is wrong (see the `softmax` check: "
+            "subtracted the maximum of each column"), (part, result.why)

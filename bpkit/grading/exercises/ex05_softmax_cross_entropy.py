@@ -415,6 +415,23 @@ def loss_stable(ns: dict[str, Any]) -> Feedback:
 # -- backward -------------------------------------------------------------------------------------
 
 
+def _through_softmax(ns: dict[str, Any], z: np.ndarray, labels: np.ndarray, got: Any,
+                     fb: Feedback) -> Feedback:
+    """``fb``, a wrong backward, or a failure that refers to the softmax check when the
+    learner's backward is right but for the probabilities of their wrong softmax."""
+    try:
+        p = _run_softmax(ns, z)
+        mine = (np.asarray(p, dtype=np.float64) - _onehot(labels, z.shape[1])) / z.shape[0]
+    except Exception:  # noqa: BLE001 - the softmax check reports its own errors
+        return fb
+    if same(p, bp_softmax(z)) or not same(got, mine, rtol=1e-6, atol=1e-9):
+        return fb
+    cause = match(p, bp_softmax(z), evaluated(_WRONG_SOFTMAX, z),
+                  name=f"softmax(z) for z of shape {z.shape}", wrong_atol=1e-9)
+    return earlier(cause, "softmax", "backward's p comes from your softmax, which is wrong",
+                   fb.message)
+
+
 @register_check(exercise=EXERCISE, id="backward", points=3, requires=("SoftmaxCrossEntropy",),
                 hint="grad = p.copy(); grad[np.arange(N), labels] -= 1; return grad / N")
 def backward(ns: dict[str, Any]) -> Feedback:
@@ -428,7 +445,7 @@ def backward(ns: dict[str, Any]) -> Feedback:
         fb = match(got, expected, evaluated(_WRONG_BACKWARD, z, labels), name=what,
                    batch_size=n, wrong_atol=1e-9)
         if not fb.passed:
-            return fb
+            return _through_softmax(ns, z, labels, got, fb)
         first = np.array(got, dtype=np.float64, copy=True)
         again = _call(loss_fn.backward, (), "backward()", z)
         if not same(again, first, rtol=1e-12, atol=1e-9):
@@ -469,9 +486,10 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
         fb = gradcheck_feedback(report, what=what)
         if not fb.passed:
             try:
-                _run_forward(ns, z, labels, strict=True)
+                loss_fn, _ = _run_forward(ns, z, labels, strict=True)
+                got = _call(loss_fn.backward, (), "backward()", z)
             except CheckFailed as exc:  # forward writes into the logits it is given
                 return earlier(exc.feedback, "loss", "your forward writes into its logits",
                                fb.message)
-            return fb
+            return _through_softmax(ns, z, labels, got, fb)
     return Feedback.ok(f"bp.check_loss passes on {len(GRADCHECK_CASES)} batches")
