@@ -215,3 +215,14 @@ def test_a_float32_upcast_and_a_division_by_the_batch_size_are_named(cell_id, ol
     result = _result(_ns(replace=source.replace(old, new)), part)
     assert result.status == "failed" and result.points == 0
     assert says(result, diagnosis), (result.message, result.why)
+
+
+def test_a_right_backward_of_a_wrong_forward_refers_to_the_forward_check():
+    source = cell(solution(EXERCISE), "answer-sigmoid")
+    old = "1 / (1 + np.exp(-x))"
+    assert source.count(old) == 1
+    result = _result(_ns(replace=source.replace(old, "np.tanh(x)")), "sigmoid_backward")
+    assert result.status == "failed" and len(result.why) == 1
+    assert result.why[0].startswith(
+        "Sigmoid.backward is right for the output your forward returns, and that is wrong "
+        "(see the `sigmoid_forward` check: that is tanh"), result.why

@@ -20,7 +20,7 @@ import numpy as np
 
 from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, describe
-from bpkit.grading.matching import evaluated, match, same
+from bpkit.grading.matching import earlier, evaluated, match, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import ReLU as BpkitReLU
 from bpkit.layers import Sigmoid as BpkitSigmoid
@@ -262,11 +262,31 @@ def _check_forward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedb
                        "left unchanged")
 
 
+def _through_forward(name: str, x: np.ndarray, out: Any, dy: np.ndarray, got: Any,
+                     fb: Feedback) -> Feedback:
+    """``fb``, a wrong backward, or a failure that refers to the forward check when the
+    learner's backward is right for the wrong output ``out`` their forward cached (Sigmoid
+    and Tanh compute f' from f(x))."""
+    if name == "ReLU" or same(out, function(name, x)):
+        return fb
+    try:
+        mine = dy * _DERIVATIVES[name](x, np.asarray(out, dtype=np.float64))
+    except (TypeError, ValueError):
+        return fb
+    if not same(got, mine, atol=1e-9):
+        return fb
+    part = f"{name.lower()}_forward"
+    cause = match(out, function(name, x), evaluated(WRONG[part], x),
+                  name=f"{name}.forward(x) for x of shape {x.shape}", wrong_atol=1e-9)
+    return earlier(cause, part, f"{name}.backward is right for the output your forward "
+                   "returns, and that is wrong", fb.message)
+
+
 def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feedback:
     for i, shape in enumerate(SHAPES):
         x, dy = inputs(name, shape, seed + i)
         layer = _layer(ns, name)
-        _forward(layer, name, x)
+        out = _forward(layer, name, x)
         with np.errstate(all="ignore"):
             got = layer.backward(dy.copy())  # a copy: changing it in place is the next part's
         if got is None:
@@ -283,7 +303,7 @@ def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feed
         fb = match(got, expected, evaluated(WRONG[part], x, y, dy), name=what, wrong_atol=1e-9,
                    batch_size=shape[0] if len(shape) > 1 else None)
         if not fb.passed:
-            return fb
+            return _through_forward(name, x, out, dy, got, fb)
     x32, dy32 = _float32(name)
     layer = _layer(ns, name)
     _forward(layer, name, x32)
