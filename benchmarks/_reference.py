@@ -7,8 +7,8 @@ Every reference does one SGD step of the same multilayer perceptron:
     backward: dW_i = dz_i^T a_{i-1},  db_i = sum_n dz_i,  da_{i-1} = dz_i W_i  (down to
     the input gradient dL/dx),  then  W_i -= lr dW_i,  b_i -= lr db_i.
 
-- ``numpy_step``: the step written out by hand in plain NumPy, the way one would write it
-  for a course (no bpkit, no classes, no checks).
+- ``numpy_step``: the step written out by hand in plain NumPy, each formula the way the
+  notebooks write it (no bpkit, no classes, no checks, no ``out=``).
 - ``BlasFloor``: only the step's matrix products, on preallocated arrays of the same shapes
   and dtype (``np.matmul(..., out=)``): what no NumPy implementation can go below.
 - ``NumpyBound``: the whole step with every array preallocated and every operation writing
@@ -54,35 +54,37 @@ def init_params(sizes: tuple[int, ...], dtype: Any, seed: int = 1) -> Params:
 
 def numpy_step(params: Params, x: np.ndarray, y: np.ndarray, lr: float
                ) -> tuple[float, np.ndarray]:
-    """One hand-written SGD step; updates ``params`` in place, returns (loss, dL/dx)."""
-    # forward: keep each layer's input (ReLU outputs double as the ReLU masks)
-    inputs = [x]
-    z = x
+    """One hand-written SGD step; updates ``params`` in place, returns (loss, dL/dx).
+
+    Written the way the notebooks write each formula (``a @ W.T + b``, ``np.maximum(z, 0)``,
+    ``dz.T @ a``, ``dz.sum(axis=0)``, ``dz @ W``, ``da * (a > 0)``, ``grad / n``): no
+    classes, no checks, fresh arrays instead of ``zero_grad`` and ``+=``.
+    """
+    # forward: keep each layer's input (a ReLU's output doubles as its mask)
+    inputs = []
+    a = x
     for i, (w, b) in enumerate(params):
-        z = z @ w.T
-        z += b
-        if i < len(params) - 1:
-            z = np.maximum(z, 0)
-            inputs.append(z)
+        inputs.append(a)
+        z = a @ w.T + b
+        a = np.maximum(z, 0) if i < len(params) - 1 else z
     # softmax cross-entropy, mean over the batch
-    n = x.shape[0]
+    n = len(y)
     rows = np.arange(n)
-    shifted = z - z.max(axis=1, keepdims=True)
+    shifted = a - a.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     sum_exp = exp.sum(axis=1, keepdims=True)
     loss = float(np.log(sum_exp).sum() - shifted[rows, y].sum()) / n
     dz = exp / sum_exp
     dz[rows, y] -= 1
-    dz *= 1 / n
+    dz = dz / n
     # backward, then the update of each layer once its weights have been used
     for i in reversed(range(len(params))):
         w, b = params[i]
         a = inputs[i]
         dw = dz.T @ a
         db = dz.sum(axis=0)
-        dz = dz @ w
-        if i > 0:
-            dz *= a > 0
+        da = dz @ w
+        dz = da * (a > 0) if i > 0 else da
         w -= lr * dw
         b -= lr * db
     return loss, dz
