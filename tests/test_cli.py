@@ -12,7 +12,7 @@ import pytest
 
 from bpkit.grading import release_notebook
 from bpkit.grading._files import notebook_text, read_notebook
-from bpkit.grading.cli import main
+from bpkit.grading.cli import build_parser, main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 SOLUTION = FIXTURES / "99_fixture.ipynb"
@@ -124,6 +124,53 @@ def test_release_into_the_solutions_folder_or_a_file_is_exit_2_and_loses_nothing
     exercises.write_text("a file")
     assert main(["release", str(solutions), str(exercises)]) == 2
     assert f"{exercises} is a file" in capsys.readouterr().err
+
+
+def test_release_without_paths_uses_solutions_and_exercises_of_the_current_folder(
+    folders, monkeypatch, capsys
+):
+    solutions, exercises = folders
+    monkeypatch.chdir(solutions.parent)
+    assert main(["release", "--check"]) == 2  # exercises/ not there yet: nothing to check
+    err = capsys.readouterr().err
+    assert "no exercises/ folder in" in err and "SOLUTIONS EXERCISES" in err
+    assert main(["release"]) == 0
+    assert (exercises / "99_fixture.ipynb").is_file()
+    assert main(["release", "--check"]) == 0
+    assert "1 student copies are fresh" in capsys.readouterr().out
+    stale = exercises / "99_fixture.ipynb"
+    stale.write_text(stale.read_text().replace("YOUR CODE HERE", "MY CODE"))
+    assert main(["release", "--check"]) == 1
+    assert f"stale: {Path('exercises') / '99_fixture.ipynb'}" in capsys.readouterr().err
+    assert main(["release", "--check", "solutions"]) == 2
+    assert "give both SOLUTIONS and EXERCISES, or neither" in capsys.readouterr().err
+
+
+def test_release_without_paths_outside_a_course_folder_is_exit_2_naming_both(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["release", "--check"], ["release"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no solutions/" in err and str(tmp_path) in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_help_lists_every_command_with_one_line(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    commands = next(
+        a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction"
+    ).choices
+    assert set(commands) >= {"info", "release", "grade"}
+    listed = {}
+    for line in out.splitlines():
+        words = line.split(maxsplit=1)
+        if line.startswith("    ") and words and words[0] in commands:
+            listed[words[0]] = words[1] if len(words) > 1 else ""
+    assert set(listed) == set(commands), out
+    assert all(len(text) > 10 for text in listed.values()), out  # a sentence on its one line
 
 
 def test_committed_exercises_are_fresh_copies_of_the_solutions(capsys):

@@ -64,6 +64,18 @@ def _cmd_release(args: argparse.Namespace) -> int:
     from bpkit.grading._files import NotebookReadError
     from bpkit.grading.release import ReleaseError, release_folder
 
+    if args.exercises is None:
+        if args.solutions is not None:
+            return _fail("release", "give both SOLUTIONS and EXERCISES, or neither")
+        missing = [name for name in ("solutions", "exercises") if not Path(name).is_dir()]
+        if "solutions" in missing or (args.check and missing):
+            return _fail(
+                "release",
+                f"no {' or '.join(m + '/' for m in missing)} folder in {Path.cwd()}: run it in "
+                "the folder holding solutions/ and exercises/, or name them: "
+                "bpkit release [--check] SOLUTIONS EXERCISES",
+            )
+        args.solutions, args.exercises = "solutions", "exercises"
     try:
         report = release_folder(args.solutions, args.exercises, check=args.check)
     except (NotebookReadError, ReleaseError) as exc:
@@ -176,12 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     release = sub.add_parser(
         "release",
         help="write student copies of solution notebooks",
-        description="Write the student copy of every SOLUTIONS/*.ipynb into EXERCISES/: "
+        description="Write the student copy of every SOLUTIONS/*.ipynb into EXERCISES/ "
+        "(without them: solutions/ into exercises/ of the current folder): "
         "answers between '### BEGIN SOLUTION' and '### END SOLUTION' replaced by a stub, "
         "outputs cleared.",
     )
-    release.add_argument("solutions", metavar="SOLUTIONS", help="folder of solution notebooks")
-    release.add_argument("exercises", metavar="EXERCISES", help="folder of student copies")
+    release.add_argument(
+        "solutions",
+        metavar="SOLUTIONS",
+        nargs="?",
+        help="folder of solution notebooks (default: solutions/ of the current folder)",
+    )
+    release.add_argument(
+        "exercises",
+        metavar="EXERCISES",
+        nargs="?",
+        help="folder of student copies (default: exercises/ of the current folder)",
+    )
     release.add_argument(
         "--check",
         action="store_true",
