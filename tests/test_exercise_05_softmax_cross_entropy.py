@@ -224,3 +224,65 @@ def test_a_backward_right_but_for_a_wrong_softmax_refers_to_the_softmax_check():
         assert result.why[0].startswith(
             "backward's p comes from your softmax, which is wrong (see the `softmax` check: "
             "subtracted the maximum of each column"), (part, result.why)
+
+
+SOFTMAX_RETURN = "return e / e.sum(axis=1, keepdims=True)"
+CACHE = "self._cache = (softmax(logits), labels)"
+SUBTRACT_ONE = "grad[np.arange(n), labels] -= 1"
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "old", "new", "score", "named"),
+    [
+        # softmax's mistakes: backward and gradcheck refer to the softmax check's sentence
+        ("answer-softmax", SOFTMAX_RETURN, "return e", 4,
+         {"softmax": "not normalised: e = np.exp(z - m) still has to be divided",
+          "softmax_stable": "not normalised: e = np.exp(z - m)",
+          "backward": "see the `softmax` check: not normalised",
+          "gradcheck": "see the `softmax` check: not normalised"}),
+        ("answer-softmax", SOFTMAX_RETURN, "return e / np.exp(z).sum(axis=1, keepdims=True)", 4,
+         {"softmax": "by the sum of the unshifted e^z",
+          "softmax_stable": "by the sum of the unshifted e^z",
+          "backward": "see the `softmax` check: divided the shifted"}),
+        ("answer-softmax", "z - z.max(axis=1, keepdims=True)", "z - z.mean(axis=1, keepdims=True)",
+         11, {"softmax_stable": "subtracted the row mean"}),
+        # the loss: a missing true logit is the loss of the predicted class
+        ("answer-loss", "log_p_true = shifted[rows, labels] - log_sum", "log_p_true = -log_sum", 7,
+         {"loss": "-log p of the largest logit (the predicted class)",
+          "loss_stable": "-log p of the largest logit",
+          "gradcheck": "your forward (the loss value) is wrong (see the `loss` check: the loss "
+                       "is -log p of the largest logit"}),
+        ("answer-loss", "np.exp(shifted).sum(axis=1)", "np.exp(shifted).sum(axis=0)", 4,
+         {part: "a statistic over axis 0 (one per class, shape (C,))"
+          for part in ("loss", "loss_stable", "backward", "gradcheck")}),
+        # backward's mistakes: right formula, wrong p cached, or 1 subtracted in the wrong place;
+        # the gradient check (no pattern of its own) names the same mistake
+        ("answer-loss", CACHE, "self._cache = (shifted, labels)", 8,
+         {"backward": "backward used the shifted logits z - m as p",
+          "gradcheck": "backward used the shifted logits z - m as p"}),
+        ("answer-loss", CACHE, "self._cache = (logits, labels)", 8,
+         {"backward": "backward used the logits as p",
+          "gradcheck": "backward used the logits as p"}),
+        ("answer-loss", CACHE, "self._cache = (np.exp(shifted), labels)", 8,
+         {"backward": "backward used e^(z - m), not divided by its row sum",
+          "gradcheck": "backward used e^(z - m)"}),
+        ("answer-loss", SUBTRACT_ONE, "grad -= 1", 8,
+         {"backward": "subtracted 1 from every entry", "gradcheck": "subtracted 1 from every"}),
+        ("answer-loss", SUBTRACT_ONE, "grad[labels] -= 1", 8,
+         {"backward": "grad[labels] -= 1 subtracts 1 from whole rows",
+          "gradcheck": "grad[labels] -= 1 subtracts 1 from whole rows"}),
+        ("answer-loss", SUBTRACT_ONE, "grad[np.arange(n), labels] += 1", 8,
+         {"backward": "added 1 at the true class", "gradcheck": "added 1 at the true class"}),
+    ],
+)
+def test_more_wrong_answers_are_named_where_they_are(cell_id, old, new, score, named):
+    source = cell(solution(EXERCISE), cell_id)
+    assert source.count(old) == 1
+    card = check(EXERCISE, namespace=_ns(replace=source.replace(old, new)))
+    assert card.score == score, [(r.id, r.why) for r in card.results]
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) >= set(named)
+    for part, words in named.items():
+        result = failed[part]
+        assert result.status == "failed" and len(result.why) == 1, (part, result.why)
+        assert words in result.why[0], (part, result.why)

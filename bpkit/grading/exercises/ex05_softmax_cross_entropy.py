@@ -5,7 +5,7 @@ The learner writes ``softmax(z)`` (rows of logits (N, C) -> probabilities) and a
 a float and whose ``backward()`` returns dL/dlogits = (softmax(z) - onehot(y)) / N. Each is
 checked on ordinary logits (a square batch among them, where a slip of ``keepdims`` gives
 wrong numbers rather than a shape error), then on logits that overflow a naive ``exp``
-(around 1000, rows far apart, a row spanning 800, float32 near 100) and on a very wrong,
+(around 1000, rows far apart, rows spanning 810, float32 near 100) and on a very wrong,
 very sure prediction whose loss is 1000. The backward pass is also checked with
 ``bpkit.check_loss``. Wrong answers are compared with the common mistakes in ``WRONG``.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from bpkit.gradcheck import check_loss
 from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback
-from bpkit.grading.matching import blame, earlier, evaluated, match, same
+from bpkit.grading.matching import blame, earlier, evaluated, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.losses import CrossEntropyLoss
 from bpkit.losses import log_softmax as bp_log_softmax
@@ -39,7 +39,8 @@ STABLE_CASES: list[tuple[str, np.ndarray]] = [
     ("logits near 1000", np.array([[1000.0, 999.0, 998.0], [1002.0, 1000.0, 1001.0]])),
     ("a batch whose rows lie far apart",
      np.array([[2.0, 1.0, 0.0], [-1000.0, -1001.0, -1002.0]])),
-    ("a row spanning 810", np.array([[10.0, -800.0, 0.0]])),
+    # the first row overflows e^(z - min), the second also e^(z - mean) (its mean is -719)
+    ("rows spanning 810", np.array([[10.0, -800.0] + [0.0] * 8, [10.0] + [-800.0] * 9])),
     ("float32 logits near 100", np.array([[100.0, 99.0, 98.0]], dtype=np.float32)),
 ]
 #: (what, logits, labels) for the loss: large logits and a very wrong, very sure prediction.
@@ -88,6 +89,21 @@ _AXIS0 = ("subtracted the maximum of each column, z.max(axis=0): that shifts eac
           "different amount and changes the probabilities; subtract each row's maximum, "
           "z.max(axis=1, keepdims=True), which leaves softmax unchanged")
 
+_UNNORMALISED = ("not normalised: e = np.exp(z - m) still has to be divided by its row sum, "
+                 "e / e.sum(axis=1, keepdims=True)")
+
+_AXIS0_SUM = ("a statistic over axis 0 (one per class, shape (C,)) met one per row (shape (N,)): "
+              "the sums and maxima of softmax and log-sum-exp run over the classes of each row, "
+              "axis=1")
+
+_UNSHIFTED_SUM = ("divided the shifted e^(z - m) by the sum of the unshifted e^z: shift numerator "
+                  "and denominator alike, e = np.exp(z - m); e / e.sum(axis=1, keepdims=True)")
+
+
+def _unshifted_sum(z: np.ndarray) -> np.ndarray:
+    return np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z).sum(axis=1, keepdims=True)
+
+
 _WRONG_SOFTMAX: list[tuple[Softmax, str]] = [
     (lambda z: np.exp(z) / np.exp(z).sum(),
      "normalised over the whole batch: each row (one sample) must sum to 1, so divide by "
@@ -98,6 +114,8 @@ _WRONG_SOFTMAX: list[tuple[Softmax, str]] = [
     (lambda z: _exp_rows(z, z.max(axis=1)), _KEEPDIMS),
     (lambda z: _exp_rows(z, z.max(axis=0, keepdims=True)), _AXIS0),
     (np.exp, "not normalised: divide each row of e^z by its sum"),
+    (lambda z: np.exp(z - z.max(axis=1, keepdims=True)), _UNNORMALISED),
+    (_unshifted_sum, _UNSHIFTED_SUM),
     (lambda z: z / z.sum(axis=1, keepdims=True),
      "normalised the logits themselves: softmax exponentiates first, e^z / Σ e^z"),
     (lambda z: _exp_rows(-z, (-z).max(axis=1, keepdims=True)),
@@ -112,6 +130,12 @@ _WRONG_STABLE: list[tuple[Softmax, str]] = [
     (lambda z: _exp_rows(z, 0.0),
      "no maximum subtracted: e^1000 overflows to inf and inf / inf is nan (in float32 "
      "already above 88.7); subtract each row's maximum first, which leaves softmax unchanged"),
+    (lambda z: np.exp(z - z.max(axis=1, keepdims=True)), _UNNORMALISED),
+    (_unshifted_sum, _UNSHIFTED_SUM),
+    (lambda z: _exp_rows(z, z.mean(axis=1, keepdims=True)),
+     "subtracted the row mean: the exponents above the mean stay positive, and e^(z - mean) "
+     "overflows when the maximum lies more than about 709 above the mean; subtract the row "
+     "maximum, so every exponent is <= 0"),
     (lambda z: _exp_rows(z, z.min(axis=1, keepdims=True)),
      "subtracted the row minimum: then the exponents are >= 0 and e^(z - min) still "
      "overflows when a row spans more than about 710; subtract the maximum, so every "
@@ -133,6 +157,10 @@ def _drop_max(z: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.log(np.exp(z - m).sum(axis=1)) - z[_rows(z), labels]))
 
 
+_PREDICTED = ("the loss is -log p of the largest logit (the predicted class), not of the true "
+              "label: subtract shifted[np.arange(N), labels], the true class's shifted logit, "
+              "from log Σ e^(z_j - m) (leaving it out, or labels = argmax, gives this)")
+
 _WRONG_LOSS: list[tuple[LossValue, str]] = [
     (lambda z, y: _ce(z, y).sum(),
      "summed over the batch instead of taking the mean: divide by N"),
@@ -146,8 +174,7 @@ _WRONG_LOSS: list[tuple[LossValue, str]] = [
     (lambda z, y: -bp_log_softmax(z)[:, y].sum() / z.shape[0],
      "p[:, labels] picks an (N, N) block (every row at every label): take one entry per row "
      "with p[np.arange(N), labels]"),
-    (lambda z, y: _ce(z, z.argmax(axis=1)).mean(),
-     "used the predicted class (argmax) instead of the true label"),
+    (lambda z, y: _ce(z, z.argmax(axis=1)).mean(), _PREDICTED),
     (lambda z, y: -bp_log_softmax(z).mean(),
      "averaged -log p over every class: cross-entropy takes only the true class's -log p"),
     (lambda z, y: -bp_log_softmax(z).sum() / z.shape[0],
@@ -185,12 +212,19 @@ _WRONG_LOSS_STABLE: list[tuple[LossValue, str]] = [
     (_log_of_naive_softmax,
      "the softmax overflowed (inf / inf = nan) before the log: subtract each row's maximum, "
      "and compute log p with log-sum-exp"),
+    (lambda z, y: _ce(z.astype(np.float64), z.argmax(axis=1)).mean(), _PREDICTED),
 ]
 
 
 def _backward_block(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     g = bp_softmax(z)
     g[:, labels] -= 1.0
+    return g / z.shape[0]
+
+
+def _whole_rows(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    g = bp_softmax(z)
+    g[labels] -= 1.0
     return g / z.shape[0]
 
 
@@ -214,6 +248,23 @@ _WRONG_BACKWARD: list[tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], str]
     (lambda z, y: -_onehot(y, z.shape[1]) / bp_softmax(z) / z.shape[0],
      "stopped at dℓ/dp = -y / p: the gradient with respect to the logits goes on through the "
      "softmax Jacobian and comes out as p - y"),
+    (lambda z, y: (z - z.max(axis=1, keepdims=True) - _onehot(y, z.shape[1])) / z.shape[0],
+     "backward used the shifted logits z - m as p: cache the probabilities, softmax(logits), "
+     "in forward"),
+    (lambda z, y: (z - _onehot(y, z.shape[1])) / z.shape[0],
+     "backward used the logits as p: cache the probabilities, softmax(logits), in forward"),
+    (lambda z, y: (np.exp(z - z.max(axis=1, keepdims=True)) - _onehot(y, z.shape[1]))
+     / z.shape[0],
+     "backward used e^(z - m), not divided by its row sum, as p: cache the probabilities, "
+     "softmax(logits), in forward"),
+    (lambda z, y: (bp_softmax(z) - 1.0) / z.shape[0],
+     "subtracted 1 from every entry: subtract it only at each row's true class, "
+     "grad[np.arange(N), labels] -= 1"),
+    (_whole_rows,
+     "grad[labels] -= 1 subtracts 1 from whole rows (the rows numbered by the labels): index "
+     "one entry per row, grad[np.arange(N), labels] -= 1"),
+    (lambda z, y: (bp_softmax(z) + _onehot(y, z.shape[1])) / z.shape[0],
+     "added 1 at the true class: dL/dz = (p - y) / N subtracts it"),
 ]
 
 #: part id -> the recognised wrong answers, as (function, what the mistake is) pairs.
@@ -262,6 +313,12 @@ def _explain(exc: ValueError, where: str, z: np.ndarray) -> Feedback | None:
     """A broadcasting error in the learner's code, said in words (None if not one)."""
     msg = str(exc).replace(" ", "")
     n, c = z.shape
+    if "broadcast" in msg and f"({n},)" in msg and f"({c},)" in msg and f"({n},{c})" not in msg:
+        return Feedback.fail(
+            f"{where} raised a shape error for logits of shape ({n}, {c})",
+            got=f"ValueError: {exc}",
+            why=[_AXIS0_SUM],
+        )
     if "broadcast" in msg and f"({n},)" in msg:
         return Feedback.fail(
             f"{where} raised a shape error for logits of shape ({n}, {c})",
@@ -432,6 +489,15 @@ def _through_softmax(ns: dict[str, Any], z: np.ndarray, labels: np.ndarray, got:
                    fb.message)
 
 
+def _named_backward(fb: Feedback, got: Any, z: np.ndarray, labels: np.ndarray) -> Feedback:
+    """``fb``, a failed gradient check, with the recognised wrong backward ``got`` equals as
+    its reason when the checker itself found no pattern (a sign or a factor it names)."""
+    if any(f.kind != "some_entries" for f in fb.findings):
+        return fb
+    meaning = named(got, evaluated(_WRONG_BACKWARD, z, labels), atol=1e-9)
+    return fb if meaning is None else blame(fb, meaning)
+
+
 @register_check(exercise=EXERCISE, id="backward", points=3, requires=("SoftmaxCrossEntropy",),
                 hint="grad = p.copy(); grad[np.arange(N), labels] -= 1; return grad / N")
 def backward(ns: dict[str, Any]) -> Feedback:
@@ -491,5 +557,5 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
             except CheckFailed as exc:  # forward writes into the logits it is given
                 return earlier(exc.feedback, "loss", "your forward writes into its logits",
                                fb.message)
-            return _through_softmax(ns, z, labels, got, fb)
+            return _through_softmax(ns, z, labels, got, _named_backward(fb, got, z, labels))
     return Feedback.ok(f"bp.check_loss passes on {len(GRADCHECK_CASES)} batches")
