@@ -98,7 +98,8 @@ def check_derivative(
     points = POINTS[part]
     x = points.copy()
     try:
-        got = df(x)
+        with np.errstate(all="ignore"):  # a 0/0 or an overflow is the card's to report
+            got = df(x)
     except (TypeError, ValueError):
         if _works_on_numbers(df, points):
             return Feedback.fail(
@@ -164,6 +165,20 @@ _WRONG_SIN_SQUARE: list[tuple[Function, str]] = [
         lambda x: x * np.cos(x**2),
         "a factor 2 is missing: d(x²)/dx = 2x",
     ),
+    (
+        lambda x: 2 * np.cos(x**2),
+        "the x of the inner derivative is missing: d(x²)/dx = 2x, not 2",
+    ),
+    (
+        lambda x: np.cos(x**2) * x**2,
+        "multiplied by the inner value u = x² itself: the chain rule multiplies by its "
+        "derivative, du/dx = 2x",
+    ),
+    (
+        lambda x: 2 * np.sin(x) * np.cos(x),
+        "that is the derivative of sin(x)², the square of sin: here the square is inside, "
+        "sin(x²), so the outer derivative is cos(x²) and the inner one 2x",
+    ),
 ]
 
 
@@ -219,6 +234,11 @@ _WRONG_X_GAUSS: list[tuple[Function, str]] = [
         _x_gauss,
         "you returned x·e^(-x²), the function's forward value, not its derivative",
     ),
+    (
+        lambda x: (1 - 2 * x) * _g(x),
+        "a factor x is missing in the second term: x · d/dx e^(-x²) = x · (-2x) e^(-x²) = "
+        "-2x² e^(-x²), not -2x e^(-x²)",
+    ),
 ]
 
 
@@ -266,6 +286,21 @@ _WRONG_SOFTPLUS: list[tuple[Function, str]] = [
         lambda x: 1.0 / (1.0 + x),
         "the outer derivative is evaluated at the wrong place: 1/u with u = 1 + e^x, "
         "not 1 + x (and times e^x)",
+    ),
+    (
+        lambda x: 1.0 + np.exp(-x),
+        "1 / 1 + np.exp(-x) is (1 / 1) + e^(-x): Python divides before it adds, so write "
+        "1 / (1 + np.exp(-x))",
+    ),
+    (
+        lambda x: np.exp(x) / _softplus(x),
+        "divided by log(1 + e^x), the forward value: the derivative of log(u) is 1/u, so "
+        "divide by u = 1 + e^x",
+    ),
+    (
+        lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
+        "that is the derivative of the sigmoid, σ(x)(1 - σ(x)): the derivative of softplus "
+        "is the sigmoid itself, e^x / (1 + e^x)",
     ),
 ]
 
@@ -333,6 +368,25 @@ _WRONG_THREE_LINKS: list[tuple[Function, str]] = [
     (
         _three_links,
         "you returned sin(log(1 + x²)), the function's forward value, not its derivative",
+    ),
+    (
+        lambda x: np.cos(_v(x)) * _u(x) * 2 * x,
+        "1 / 1 + x**2 is (1 / 1) + x² = 1 + x²: Python divides before it adds, so the middle "
+        "link's derivative is 1 / (1 + x**2)",
+    ),
+    (
+        lambda x: np.cos(_v(x)) / _u(x) * 2,
+        "the x of the innermost link is missing: du/dx = 2x, not 2",
+    ),
+    (
+        lambda x: np.cos(_v(x)) / _v(x) * 2 * x,
+        "divided by v = log(1 + x²): the middle link's derivative d(log u)/du is 1/u, with "
+        "u = 1 + x²",
+    ),
+    (
+        lambda x: -np.cos(_v(x)) / _u(x) * 2 * x,
+        "sign error: d sin(v)/dv = +cos(v) and d log(u)/du = +1/u; the chain rule "
+        "multiplies the three factors cos(v) · (1/u) · 2x, with no minus",
     ),
 ]
 
