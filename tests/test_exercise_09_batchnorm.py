@@ -44,6 +44,15 @@ MUTATIONS = {
         ("if self.training:", "if not self.training:")]),
     "forward changed the input x in place": ("forward_train", [
         ("x_hat = (x - mean) * inv_std", "x -= mean\n        x_hat = x * inv_std")]),
+    "normalised with the running statistics just updated": ("forward_train", [
+        ("        else:\n            mean, var = self.running_mean, self.running_var\n",
+         "        mean, var = self.running_mean, self.running_var\n")]),
+    "the mean is over every entry": ("forward_train", [
+        ("mean = x.mean(axis=0)", "mean = x.mean()")]),
+    "the variance is over every entry": ("forward_train", [
+        ("var = x.var(axis=0)", "var = x.var()")]),
+    "the mean and the variance are over every entry": ("forward_train", [
+        ("mean = x.mean(axis=0)", "mean = x.mean()"), ("var = x.var(axis=0)", "var = x.var()")]),
     # running_stats
     "updated with the unbiased batch variance": ("running_stats", [
         ("m * var * n / (n - 1)", "m * var")]),
@@ -65,6 +74,10 @@ MUTATIONS = {
         ("m * var * n / (n - 1)", "m * np.sqrt(var * n / (n - 1))")]),
     "used 0.1 instead of self.momentum": ("running_stats", [
         ("m = self.momentum", "m = 0.1")]),
+    "the correction upside down": ("running_stats", [
+        ("m * var * n / (n - 1)", "m * var * (n - 1) / n")]),
+    "holds the same number for every feature": ("running_stats", [
+        ("var = x.var(axis=0)", "var = x.var()")]),
     # forward_eval
     "eval mode used the batch's statistics": ("forward_eval", [
         ("if self.training:", "if True:")]),
@@ -74,6 +87,11 @@ MUTATIONS = {
     "eval mode divided by running_var + ε itself": ("forward_eval", [
         ("inv_std = 1 / np.sqrt(var + self.eps)",
          "inv_std = 1 / np.sqrt(var + self.eps) if self.training else 1 / (var + self.eps)")]),
+    "eval mode put ε outside the square root": ("forward_eval", [
+        ("inv_std = 1 / np.sqrt(var + self.eps)", "inv_std = 1 / (np.sqrt(var) + self.eps)")]),
+    "eval mode subtracted the batch's mean": ("forward_eval", [
+        ("mean, var = self.running_mean, self.running_var",
+         "mean, var = x.mean(axis=0), self.running_var")]),
     "eval mode updated the running statistics": ("forward_eval", [
         ("mean, var = self.running_mean, self.running_var",
          "mean, var = self.running_mean, self.running_var\n"
@@ -102,6 +120,14 @@ MUTATIONS = {
          "return inv_std**2 * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))")]),
     "in eval mode the running statistics are constants": ("backward_input", [
         ("if not batch_stats:", "if False:")]),
+    "the x̂·mean(dy·x̂) term lacks γ": ("backward_input", [
+        ("x_hat * (g * x_hat).mean(axis=0))", "x_hat * (grad_output * x_hat).mean(axis=0))")]),
+    "took the means of dx over the features": ("backward_input", [
+        ("return inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))",
+         "return inv_std * (g - g.mean(axis=1, keepdims=True)"
+         " - x_hat * (g * x_hat).mean(axis=1, keepdims=True))")]),
+    "in eval mode dx lacks the factor γ": ("backward_input", [
+        ("return g * inv_std", "return grad_output * inv_std")]),
     "backward changed grad_output in place": ("backward_input", [
         ("g = grad_output * self.weight.data",
          "grad_output *= self.weight.data\n        g = grad_output")]),
@@ -126,6 +152,10 @@ MUTATIONS = {
         ("self.bias.grad += ", "self.bias.grad = ")]),
     "were not summed over the batch": ("backward_params", [
         ("self.bias.grad += grad_output.sum(axis=0)", "self.bias.grad += grad_output")]),
+    "bias.grad got grad_output.sum()": ("backward_params", [
+        ("self.bias.grad += grad_output.sum(axis=0)", "self.bias.grad += grad_output.sum()")]),
+    "summed over the features (axis=1)": ("backward_params", [
+        ("(grad_output * x_hat).sum(axis=0)", "(grad_output * x_hat).sum(axis=1)")]),
 }
 
 
@@ -258,3 +288,32 @@ def test_an_input_written_in_place_costs_the_check_that_owns_it_and_is_said_once
     assert card.score == score
     assert failed["gradcheck"].why[0].startswith(
         f"your layer writes into an input it was given (see the `{owner}` check: ")
+
+
+@pytest.mark.parametrize(
+    ("key", "owner", "what"),
+    [("in eval mode dx lacks the factor γ", "backward_input", "your dx is wrong"),
+     ("took the means of dx over the features", "backward_input", "your dx is wrong"),
+     ("bias.grad got grad_output.sum()", "backward_params", "your dγ or dβ is wrong"),
+     ("summed over the features (axis=1)", "backward_params", "your dγ or dβ is wrong")],
+)
+def test_a_wrong_backward_costs_its_part_and_the_gradient_check_refers_to_it(key, owner, what):
+    part, replacements = MUTATIONS[key]
+    card = check(EXERCISE, namespace=_ns(replacements))
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) == {owner, "gradcheck"}, {r.id: r.why for r in card.results}
+    assert card.score == 8
+    gradcheck = failed["gradcheck"]
+    assert gradcheck.status == "failed" and len(gradcheck.why) == 1
+    assert gradcheck.why[0].startswith(f"{what} (see the `{owner}` check: "), gradcheck.why
+    assert key in gradcheck.why[0] and "re-derive" not in gradcheck.why[0]
+
+
+def test_a_mean_or_variance_over_every_entry_is_named_in_forward_and_running_stats():
+    for key in ("the mean is over every entry", "the variance is over every entry"):
+        card = check(EXERCISE, namespace=_ns(MUTATIONS[key][1]))
+        failed = {r.id: r for r in card.results if not r.passed}
+        assert key in failed["forward_train"].why[0]
+        assert "the same number for every feature" in failed["running_stats"].why[0]
+        assert failed["backward_params"].why[0].startswith(
+            "your training-mode forward is wrong (see the `forward_train` check: " + key)

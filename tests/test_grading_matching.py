@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpkit.grading.feedback import Feedback
-from bpkit.grading.matching import blame, earlier, evaluated, match, named, same
+from bpkit.grading.feedback import CheckFailed, Feedback
+from bpkit.grading.matching import (
+    blame,
+    earlier,
+    evaluated,
+    first_cause,
+    match,
+    named,
+    same,
+)
 
 X = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
 
@@ -115,3 +123,28 @@ def test_earlier_names_the_cause_of_a_dependent_failure_once():
     assert [f.kind for f in fb.findings] == ["earlier"]
     bare = earlier(Feedback.fail("forward raised"), "loss", "your forward fails", "m")
     assert "see the `loss` check: forward raised" in bare.why[0]
+
+
+def test_first_cause_refers_to_the_first_failing_part_or_leaves_the_failure_as_it_is():
+    ran = []
+
+    def part(id_, result):
+        def check(ns):
+            ran.append(id_)
+            if isinstance(result, Exception):
+                raise result
+            return result
+        return check
+
+    fb = Feedback.fail("the gradient check failed", why=["re-derive this gradient"])
+    ok = Feedback.ok("right")
+    parts = [("a", part("a", ok), "a is wrong"),
+             ("b", part("b", CheckFailed(Feedback.fail("b raised", why=["b's cause"]))),
+              "b is wrong"),
+             ("c", part("c", Feedback.fail("c failed")), "c is wrong")]
+    got = first_cause({}, parts, fb)
+    assert ran == ["a", "b"] and got.message == fb.message
+    assert got.why[0].startswith("b is wrong (see the `b` check: b's cause)")
+    broken = [("d", part("d", KeyError("x")), "d is wrong")]
+    assert "see the `d` check: d raised an error" in first_cause({}, broken, fb).why[0]
+    assert first_cause({}, parts[:1], fb) is fb

@@ -11,7 +11,8 @@ named mistake says more than "sign flipped" or "largest difference 0.3".
 dicts of them), `named` finds a wrong answer without a reference (when a check words its own
 failure), `evaluated` computes a table's values lazily, `blame` puts a recognised
 mistake on a failure a check built itself, and `earlier` words the failure of a check that
-depends on another one (a gradient check of a wrong forward measures the forward's mistake).
+depends on another one (a gradient check of a wrong forward measures the forward's mistake);
+`first_cause` finds that other one among the checks a failure may come from.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from bpkit._diagnoses import Finding
-from bpkit.grading.feedback import Feedback, compare
+from bpkit.grading.feedback import CheckFailed, Feedback, compare
 
-__all__ = ["Wrong", "blame", "earlier", "evaluated", "match", "named", "same"]
+__all__ = ["Wrong", "blame", "earlier", "evaluated", "first_cause", "match", "named", "same"]
 
 #: a table of wrong answers: (value, the sentence that names the mistake) pairs; a value of
 #: None is skipped (the wrong formula could not be computed for this input).
@@ -123,6 +124,30 @@ def earlier(cause: Feedback, check_id: str, what: str, message: str) -> Feedback
                f"it, so fix that first, then this check will be meaningful")
     return Feedback(False, message, cause.expected, cause.got, [meaning],
                     [Finding("earlier", None, meaning)])
+
+
+def first_cause(
+    ns: dict[str, Any],
+    parts: Sequence[tuple[str, Callable[[dict[str, Any]], Feedback], str]],
+    fb: Feedback,
+) -> Feedback:
+    """``fb``, a failed check, referring (`earlier`) to the first of ``parts`` that fails on
+    the learner's namespace ``ns`` too, or ``fb`` itself when every part passes.
+
+    ``parts`` are (check id, the check, what is wrong when it fails), in the order the
+    learner should fix them; a part that raises counts as failing (its own check reports
+    the error).
+    """
+    for check_id, part, what in parts:
+        try:
+            cause = part(ns)
+        except CheckFailed as exc:
+            cause = exc.feedback
+        except Exception:  # noqa: BLE001 - the part's own check reports the error
+            cause = Feedback.fail(f"{check_id} raised an error")
+        if not cause.passed:
+            return earlier(cause, check_id, what, fb.message)
+    return fb
 
 
 def match(

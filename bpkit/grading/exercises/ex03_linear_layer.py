@@ -26,7 +26,7 @@ import numpy as np
 from bpkit.gradcheck import check_module
 from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback, short_exception
-from bpkit.grading.matching import earlier, evaluated, match
+from bpkit.grading.matching import earlier, evaluated, first_cause, match
 from bpkit.grading.registry import register_check
 from bpkit.layers import Linear as BpkitLinear
 from bpkit.module import Module, Parameter
@@ -442,16 +442,7 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
 def _first_part(ns: dict[str, Any], fb: Feedback) -> Feedback:
     """``fb``, a failed gradient check, referring to the first part check that fails too
     (its cause, once), or as it is when every part passes."""
-    for check_id, part, what in _PARTS:
-        try:
-            cause = part(ns)
-        except CheckFailed as exc:
-            cause = exc.feedback
-        except Exception:  # noqa: BLE001 - the part's own check reports the error
-            cause = Feedback.fail(f"{check_id} raised an error")
-        if not cause.passed:
-            return earlier(cause, check_id, what, fb.message)
-    return fb
+    return first_cause(ns, _PARTS, fb)
 
 
 #: the part checks the gradient check relies on, in order: (id, check, what it is then).

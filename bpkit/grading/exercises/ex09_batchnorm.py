@@ -12,6 +12,10 @@ Every value is compared with ``bp.BatchNorm1d`` given the same γ, β and runnin
 the input features have very different scales (one with a variance near ``eps``, so where
 ``eps`` goes shows). A wrong value is compared with the recognised wrong answers in
 ``WRONG`` (formulas computed from the same inputs) and the one it equals is named.
+
+One slip costs its part: dx is checked with the parameters' ``.grad`` set aside (their
+update is backward_params'), a check that relies on the forward says first when the forward
+is wrong, and the gradient check refers to the first failing backward check.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from bpkit.grading.feedback import (
     gradcheck_feedback,
     short_exception,
 )
-from bpkit.grading.matching import blame, earlier, evaluated, match, named, same
+from bpkit.grading.matching import blame, earlier, evaluated, first_cause, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d as BpkitBatchNorm1d
 from bpkit.module import Module, Parameter
@@ -147,6 +151,19 @@ _WRONG_FORWARD: list[tuple[Formula, str]] = [
     (lambda c: _affine(c, (c.x - 0.0) / np.sqrt(1.0 + c.eps)),
      "training mode normalised with running_mean and running_var: in training, normalise "
      "with the batch's own mean and variance (the running ones are for eval mode)"),
+    (lambda c: _affine(c, (c.x - (0.9 * c.running_mean + 0.1 * c.mean)) / np.sqrt(
+        0.9 * c.running_var + 0.1 * c.x.var(axis=0, ddof=1) + c.eps)),
+     "normalised with the running statistics just updated from this batch: in training, "
+     "x̂ uses the batch's own mean and (biased) variance; the running ones are for eval mode"),
+    (lambda c: _affine(c, (c.x - c.x.mean()) / np.sqrt(c.var + c.eps)),
+     "the mean is over every entry of x (x.mean() without axis=0): each feature needs its "
+     "own batch mean, x.mean(axis=0)"),
+    (lambda c: _affine(c, (c.x - c.mean) / np.sqrt(c.x.var() + c.eps)),
+     "the variance is over every entry of x (x.var() without axis=0): each feature needs "
+     "its own batch variance, x.var(axis=0)"),
+    (lambda c: _affine(c, (c.x - c.x.mean()) / np.sqrt(c.x.var() + c.eps)),
+     "the mean and the variance are over every entry of x (no axis=0): each feature needs "
+     "its own, x.mean(axis=0) and x.var(axis=0)"),
 ]
 
 
@@ -188,7 +205,13 @@ _WRONG_RUNNING: list[tuple[Callable[..., Any], str]] = [
      "variance"),
     (lambda rm, rv, x, m: _ema(rm, rv, x.mean(0), x.var(0, ddof=1), 0.1),
      "used 0.1 instead of self.momentum: a layer built with momentum=0.3 must use 0.3"),
+    (lambda rm, rv, x, m: _ema(rm, rv, x.mean(0), x.var(0) * (len(x) - 1) / len(x), m),
+     "running_var was updated with σ²·(N − 1)/N, the correction upside down: the unbiased "
+     "variance is σ²·N/(N − 1), x.var(axis=0, ddof=1)"),
 ]
+M_ONE_STAT = ("running_mean or running_var holds the same number for every feature: the "
+              "batch statistics that update them are per feature, over axis=0 "
+              "(x.mean(axis=0), x.var(axis=0, ddof=1))")
 
 _WRONG_EVAL: list[tuple[Formula, str]] = [
     (lambda c: _affine(c, c.xhat(train=True)),
@@ -199,6 +222,11 @@ _WRONG_EVAL: list[tuple[Formula, str]] = [
     (lambda c: _affine(c, (c.x - c.running_mean) / (c.running_var + c.eps)),
      "eval mode divided by running_var + ε itself, not by its square root: running_var is "
      "a variance, x̂ = (x − running_mean) / √(running_var + ε)"),
+    (lambda c: _affine(c, (c.x - c.running_mean) / (np.sqrt(c.running_var) + c.eps)),
+     "eval mode put ε outside the square root: x̂ = (x − running_mean) / √(running_var + ε)"),
+    (lambda c: _affine(c, (c.x - c.mean) / np.sqrt(c.running_var + c.eps)),
+     "eval mode subtracted the batch's mean but divided by the running variance: in eval "
+     "mode both come from the running statistics, running_mean and running_var"),
 ]
 
 M_EVAL_UPDATES = ("eval mode updated the running statistics: in eval mode they are read, "
@@ -226,6 +254,15 @@ _WRONG_BACKWARD_INPUT: list[tuple[Formula, str]] = [
     (lambda c: c.gamma * c.inv_std() ** 2 * (c.dy - c.dy.mean(axis=0)
                                              - c.xhat() * (c.dy * c.xhat()).mean(axis=0)),
      "scaled by 1/(σ² + ε) instead of 1/√(σ² + ε)"),
+    (lambda c: c.inv_std() * (c.gamma * c.dy - (c.gamma * c.dy).mean(axis=0)
+                              - c.xhat() * (c.dy * c.xhat()).mean(axis=0)),
+     "the x̂·mean(dy·x̂) term lacks γ (it used grad_output where g = γ·grad_output belongs): "
+     "dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂)), γ on every term"),
+    (lambda c: c.inv_std() * (
+        c.gamma * c.dy - (c.gamma * c.dy).mean(axis=1, keepdims=True)
+        - c.xhat() * (c.gamma * c.dy * c.xhat()).mean(axis=1, keepdims=True)),
+     "took the means of dx over the features (axis=1): they are over the batch, per "
+     "feature, .mean(axis=0)"),
 ]
 
 M_EVAL_BACKWARD = ("in eval mode the running statistics are constants, so the layer is an "
@@ -233,6 +270,8 @@ M_EVAL_BACKWARD = ("in eval mode the running statistics are constants, so the la
 #: the eval-mode backward_input mistake: the training formula with the running statistics.
 _WRONG_EVAL_BACKWARD: list[tuple[Formula, str]] = [
     (lambda c: _train_input_grad(c, c.xhat(False), c.inv_std(False)), M_EVAL_BACKWARD),
+    (lambda c: c.inv_std(False) * c.dy,
+     "in eval mode dx lacks the factor γ (self.weight.data): dx = γ·dy/√(running_var + ε)"),
 ]
 
 _WRONG_PARAMS: list[tuple[Formula, str]] = [
@@ -245,12 +284,17 @@ _WRONG_PARAMS: list[tuple[Formula, str]] = [
      "dγ used the output y = γ·x̂ + β where x̂ belongs: dγ = Σₙ dyₙ·x̂ₙ"),
     (lambda c: (c.dy.sum(axis=0), (c.dy * c.xhat()).sum(axis=0)),
      "dγ and dβ are swapped: weight.grad gets Σ dy·x̂, bias.grad gets Σ dy"),
+    (lambda c: ((c.dy * c.xhat()).sum(axis=0), np.full(c.x.shape[1], c.dy.sum())),
+     "bias.grad got grad_output.sum(), one number summed over every entry: dβ is per "
+     "feature, grad_output.sum(axis=0)"),
 ]
 
 M_OVERWRITE = ("overwrote weight.grad / bias.grad instead of accumulating: use += so that "
                "gradients from several backward calls add up (zero_grad clears them)")
 M_NOT_SUMMED = ("the parameter gradients were not summed over the batch: dy·x̂ has shape "
                 "(N, D), weight.grad and bias.grad have shape (D,); use .sum(axis=0)")
+M_PARAM_AXIS = ("the parameter gradients were summed over the features (axis=1), one value "
+                "per example: sum over the batch, .sum(axis=0), one value per feature")
 M_GRAD_OUTPUT = ("backward changed grad_output in place: it belongs to the layer above; "
                  "compute new arrays from it")
 M_INPUT = ("forward changed the input x in place (e.g. x -= mean): compute into a new "
@@ -263,10 +307,11 @@ M_INPUT = ("forward changed the input x in place (e.g. x -= mean): compute into 
 #: watching the arrays and are listed here with ``None``.
 WRONG: dict[str, list[tuple[Callable[..., Any] | None, str]]] = {
     "forward_train": [*_WRONG_FORWARD, (None, M_INPUT)],
-    "running_stats": list(_WRONG_RUNNING),
+    "running_stats": [*_WRONG_RUNNING, (None, M_ONE_STAT)],
     "forward_eval": [*_WRONG_EVAL, (None, M_EVAL_UPDATES)],
     "backward_input": [*_WRONG_BACKWARD_INPUT, *_WRONG_EVAL_BACKWARD, (None, M_GRAD_OUTPUT)],
-    "backward_params": [*_WRONG_PARAMS, (None, M_OVERWRITE), (None, M_NOT_SUMMED)],
+    "backward_params": [*_WRONG_PARAMS, (None, M_OVERWRITE), (None, M_NOT_SUMMED),
+                        (None, M_PARAM_AXIS)],
 }
 
 
@@ -342,18 +387,25 @@ def _written(layer: Module, c: Case) -> tuple[str, Feedback] | None:
     return None if np.array_equal(dy_in, c.dy) else ("backward_input", _DY_WRITTEN)
 
 
-def _backward(layer: Module, c: Case, *, strict: bool = False) -> Any:
+def _backward(layer: Module, c: Case, *, strict: bool = False, aside: bool = False) -> Any:
+    """``layer.backward`` on a copy of ``c.dy``; with ``aside`` the parameters' ``.grad`` are
+    set aside (a Python 0.0 takes any ``+=``; backward_params judges them), so a slip in dγ
+    or dβ cannot stop dx from being checked."""
     dy = c.dy.copy()
+    if aside:
+        layer.weight.grad = layer.bias.grad = 0.0
     try:
         with np.errstate(all="ignore"):
             dx = layer.backward(dy)
     except ValueError as exc:
         text = str(exc).replace(" ", "")
         n, d = c.x.shape
-        if "broadcast" in text and f"({d},)" in text and f"({n},{d})" in text:
+        why = (M_NOT_SUMMED if f"({n},{d})" in text else M_PARAM_AXIS if f"({n},)" in text
+               else None)
+        if "broadcast" in text and f"({d},)" in text and why is not None:
             raise CheckFailed(Feedback.fail(
                 f"backward raised a shape error for x of shape ({n}, {d})",
-                got=short_exception(exc, [__file__]), why=[M_NOT_SUMMED])) from None
+                got=short_exception(exc, [__file__]), why=[why])) from None
         raise
     if strict and not np.array_equal(dy, c.dy):
         raise CheckFailed(_DY_WRITTEN)
@@ -433,7 +485,10 @@ def running_stats(ns: dict[str, Any]) -> Feedback:
             ((_running(batches, 0.1, update) + _running(batches, 0.3, update))[k], meaning)
             for update, meaning in _WRONG_RUNNING), name=what, wrong_atol=1e-9)
         if not fb.passed:
-            return fb
+            if any(f.kind == "mistake" for f in fb.findings) or g.shape != w.shape:
+                return fb
+            one = any(same(h, np.full_like(h, h[0]), **_WRONG_TOL) for h in np.split(g, 2))
+            return blame(fb, M_ONE_STAT) if one else fb
     return Feedback.ok("matches bp.BatchNorm1d over three batches, with momentum 0.1 and 0.3")
 
 
@@ -482,7 +537,7 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
                                            "works on what your forward cached, which is wrong")
             if wrong_forward is not None:
                 return wrong_forward
-            dx = _backward(layer, c, strict=True)
+            dx = _backward(layer, c, strict=True, aside=True)
             ref = _reference(c, train)
             ref(c.x)
             wrong = _WRONG_BACKWARD_INPUT if train else _WRONG_EVAL_BACKWARD
@@ -506,7 +561,7 @@ def backward_params(ns: dict[str, Any]) -> Feedback:
     """backward adds dγ = Σ dy·x̂ and dβ = Σ dy into weight.grad and bias.grad"""
     for i, (n, d) in enumerate(CASES):
         c = make_case(n, d, seed=97 + i)
-        layer = _load(_build(ns, d), c)
+        layer = _load(_build(ns, d), c, running=True)
         wrong_forward = _forward_first(layer, c, True, "dγ = Σ dy·x̂ uses the x̂ your forward "
                                        "cached, which is wrong")
         if wrong_forward is not None:
@@ -551,8 +606,15 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
         if wrong_forward is not None:
             return wrong_forward
         _load(layer, c, running=True)
-        with np.errstate(all="ignore"):
-            report = check_module(layer, c.x, rng=i)
+        try:
+            with np.errstate(all="ignore"):
+                report = check_module(layer, c.x, rng=i)
+        except ValueError:
+            raised = Feedback.fail(f"{what}: backward raised an error")
+            fb = first_cause(ns, _BACKWARD_PARTS, raised)
+            if fb is raised:  # no backward check explains it: the error is the card
+                raise
+            return fb
         fb = gradcheck_feedback(report, what=what)
         if not fb.passed:
             written = _written(_load(_build(ns, d), c, running=True).train(train), c)
@@ -560,5 +622,13 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
                 owner, cause = written
                 return earlier(cause, owner, "your layer writes into an input it was given",
                                fb.message)
-            return fb
+            return first_cause(ns, _BACKWARD_PARTS, fb)
     return Feedback.ok("bp.check_module passes on 2 shapes in training mode and 1 in eval mode")
+
+
+#: the backward checks the gradient check relies on, in order: (id, check, what it is then).
+_BACKWARD_PARTS: tuple[tuple[str, Callable[[dict[str, Any]], Feedback], str], ...] = (
+    ("backward_input", backward_input, "your dx is wrong"),
+    ("backward_params", backward_params, "your dγ or dβ is wrong"),
+)
+
