@@ -38,6 +38,9 @@ RULES = ("add_backward", "mul_backward", "pow_backward", "exp_backward", "tanh_b
 class Node:
     """A bare graph node with the attributes the exercise's ``Value`` has.
 
+    ``looked_up`` counts the reads of ``_backward``, so that a loop that names
+    ``v._backward`` without calling it can be told from one that never reaches a node.
+
     Shape:
         scalar ``data`` and ``grad``; ``_prev`` the operands; ``_backward`` the rule.
     """
@@ -48,7 +51,17 @@ class Node:
         self.label = label
         self._prev = prev
         self._op = op
-        self._backward: Callable[[], None] = _nothing
+        self._rule: Callable[[], None] = _nothing
+        self.looked_up = 0
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        self.looked_up += 1
+        return self._rule
+
+    @_backward.setter
+    def _backward(self, rule: Callable[[], None]) -> None:
+        self._rule = rule
 
     def __repr__(self) -> str:
         return f"Node({self.label or '?'}: data={self.data:.4g}, grad={self.grad:.4g})"
@@ -90,7 +103,16 @@ def _grads_text(names: Sequence[str], values: Sequence[float]) -> str:
 def _judge(rule: Callable[..., Any], name: str, cases: Sequence[_Case]) -> Feedback:
     """Run each case; the first wrong one fails with the mistake it matches, if any."""
     for case in cases:
-        got, upstream_changed = case.run(rule)
+        try:
+            got, upstream_changed = case.run(rule)
+        except TypeError as exc:
+            if "'Node'" not in str(exc):  # the check's nodes: a Value used as a number
+                raise
+            return Feedback.fail(
+                f"{name}: a Value itself was used as a number, after {case.text}",
+                got=f"TypeError: {exc}",
+                why=[_AS_NUMBER],
+            )
         if not all(isinstance(g, (int, float)) for g in got):
             kinds = ", ".join(type(g).__name__ for g in got)
             return Feedback.fail(
@@ -175,11 +197,29 @@ _NO_UPSTREAM = (
     "local derivative × out.grad"
 )
 _SIGN = "sign error: you subtract where the chain rule adds (local derivative × out.grad)"
+_DATA_FOR_GRAD = (
+    "multiplied by out.data (the output's value) where out.grad (the upstream gradient, "
+    "dL/dout) belongs: local derivative × out.grad"
+)
+_AS_NUMBER = (
+    "an operand was used where its number belongs (e.g. b * out.grad): a, b and out are "
+    "Values; the local derivative is made of numbers, b.data, a.data, out.data, so write "
+    "a.grad += b.data * out.grad"
+)
+_OWN_GRAD = (
+    "used a.grad (the gradient collected so far) where out.grad, the upstream gradient, "
+    "belongs: a.grad += (local derivative) * out.grad"
+)
 
 
 def _overwrite(pre: float, contribution: float) -> list[tuple[tuple[float, ...], str]]:
     """The `=` mistake, recognisable only when a gradient was already there."""
     return [((contribution,), _OVERWRITE)] if pre else []
+
+
+def _own_grad(pa: float, local: float) -> list[tuple[tuple[float, ...], str]]:
+    """a.grad used for out.grad, recognisable only when a gradient was already there."""
+    return [((pa + local * pa,), _OWN_GRAD)] if pa else []
 
 
 def _add_cases() -> list[_Case]:
@@ -200,6 +240,10 @@ def _add_cases() -> list[_Case]:
                 ((pa + b * g, pb + a * g),
                  "used the rule of * (the other operand) for +: d(a + b)/da = 1"),
                 ((pa - g, pb - g), _SIGN),
+                ((pa + out, pb + out), _DATA_FOR_GRAD),
+                ((pa + 2 * g, pb),
+                 "a.grad got out.grad twice and b.grad nothing: the second line must add into "
+                 "b.grad (b.grad += out.grad)"),
             ],
         ),
         _Case(
@@ -233,6 +277,13 @@ def _mul_cases() -> list[_Case]:
                  "operand) was needed"),
                 ((pa + g, pb + g), "used the rule of + for *: d(a·b)/da = b, not 1"),
                 ((pa - b * g, pb - a * g), _SIGN),
+                ((pa + b * out, pb + a * out), _DATA_FOR_GRAD),
+                ((pa + pb * g, pb + (pa + pb * g) * g),
+                 "used the other operand's .grad where its value belongs: d(a·b)/da = b.data, "
+                 "so a.grad += b.data * out.grad"),
+                ((pa + (a + b) * g, pb),
+                 "both contributions went into a.grad and b.grad got nothing: the second line "
+                 "must add into b.grad (b.grad += a.data * out.grad)"),
             ],
         ),
         _Case(
@@ -267,6 +318,14 @@ def _pow_cases() -> list[_Case]:
                 ((pa + (k - 1) * a ** (k - 1) * g,),
                  "the factor is k, not k - 1: d(a^k)/da = k · a^(k-1)"),
                 ((pa - local * g,), _SIGN),
+                ((pa + k * a**k - g,),
+                 "** binds tighter than -: a.data ** k - 1 * out.grad is k · a^k - out.grad; "
+                 "write the exponent in parentheses, a.data ** (k - 1)"),
+                ((pa + k * out ** (k - 1) * g,),
+                 "used out.data = a^k where the input belongs: d(a^k)/da = k · a^(k-1) with "
+                 "a.data, not out.data"),
+                ((pa + local * out,), _DATA_FOR_GRAD),
+                *_own_grad(pa, local),
             ],
         ))
     return cases
@@ -289,6 +348,11 @@ def _exp_cases() -> list[_Case]:
                 ((pa + out,), _NO_UPSTREAM),
                 ((pa + g,), "the local derivative is e^a (= out.data), not 1"),
                 ((pa - out * g,), _SIGN),
+                ((pa + math.exp(out) * g,),
+                 "applied exp a second time: out.data is already e^a, the local derivative "
+                 "itself, so a.grad += out.data * out.grad"),
+                ((pa + out * out,), _DATA_FOR_GRAD),
+                *_own_grad(pa, out),
             ],
         ))
     return cases
@@ -315,6 +379,16 @@ def _tanh_cases() -> list[_Case]:
                  "used the forward value tanh(a) where the derivative 1 - tanh(a)² was needed"),
                 ((pa + local,), _NO_UPSTREAM),
                 ((pa - local * g,), _SIGN),
+                ((pa + 1 - t * t * g,),
+                 "parentheses missing: 1 - out.data**2 * out.grad is 1 - (t² · out.grad); "
+                 "write (1 - out.data**2) * out.grad"),
+                ((pa + (1 - t) ** 2 * g,),
+                 "(1 - t)² is not 1 - t²: square t alone, (1 - out.data**2) * out.grad"),
+                ((pa + (1 - math.tanh(t) ** 2) * g,),
+                 "applied tanh a second time: out.data is already t = tanh(a), so the local "
+                 "derivative is 1 - out.data**2, not 1 - tanh(out.data)²"),
+                ((pa + local * t,), _DATA_FOR_GRAD),
+                *_own_grad(pa, local),
             ],
         ))
     return cases
@@ -490,11 +564,17 @@ def backprop(ns: dict[str, Any]) -> Feedback:
     expected_order = [n for n in reversed(graph.postorder()) if n._prev]
     shown = _labels(expected_order)
     if not ran:
+        if any(n.looked_up for n in interior):
+            why = ("v._backward without parentheses only looks the function up and does not "
+                   "run it: call it, v._backward()")
+        else:
+            why = ("no node's _backward was even looked up: is the order empty (is build(root) "
+                   "called)? After sorting, loop over the nodes and call v._backward() on each")
         return Feedback.fail(
             "backprop(root) never called a node's _backward()",
             expected=f"the rules run in the order {shown}",
             got="no rule ran",
-            why=["after sorting, loop over the nodes and call v._backward() on each"],
+            why=[why],
         )
     got_order = _labels(ran)
     seed = {n: g for n, g in reversed(graph.log)}.get(graph.root)
@@ -514,7 +594,10 @@ def backprop(ns: dict[str, Any]) -> Feedback:
         first = {m: ran.index(m) for m in interior if counts[m]}
         last = {m: i for i, m in enumerate(ran)}
         early = [(m, u) for m in first for u in users[m] if u in last and last[u] > first[m]]
-        if early:  # no order at all: each rule ran as soon as one path reached its node
+        if not users[n]:  # the root: called once by hand and once more in the loop
+            why = (f"the root's rule ({n.label}) ran twice: the loop over reversed(topo) already "
+                   "starts with the root, so call v._backward() only in that loop")
+        elif early:  # no order at all: each rule ran as soon as one path reached its node
             m, u = early[0]
             why = (f"there is no topological order: {m.label}'s rule ran as soon as one path "
                    f"reached it, before {u.label} (which also uses {m.label}) had added its "
@@ -625,16 +708,23 @@ def expressions(ns: dict[str, Any]) -> Feedback:
         for _ in range(4):
             point = (rng.uniform(-1, 1), rng.uniform(0.5, 1.5), rng.uniform(-1, 1))
             leaves = [cls(float(v)) for v in point]
-            build(*leaves).backward()
             reference = [ReferenceValue(float(v)) for v in point]
             build(*reference).backward()
-            got = [float(v.grad) for v in leaves]
             want = [v.grad for v in reference]
+            failing = []
+            try:
+                build(*leaves).backward()
+                got = [float(v.grad) for v in leaves]
+            except TypeError:  # a rule left a Value, not a number, in some .grad
+                failing = [c.id for c in _RULE_CHECKS if not c(ns).passed]
+                if not failing:
+                    raise
+                got = [math.nan] * 3
             count += 1
             if same(got, want, **_TOL):
                 continue
             at = ", ".join(f"{n} = {v:.4f}" for n, v in zip("abc", point, strict=True))
-            failing = [c.id for c in _RULE_CHECKS if not c(ns).passed]
+            failing = failing or [c.id for c in _RULE_CHECKS if not c(ns).passed]
             why = (
                 [f"these parts fail their own checks (see above): {', '.join(failing)}"]
                 if failing else
