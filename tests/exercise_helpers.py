@@ -14,10 +14,11 @@ import numpy as np
 import bpkit as bp
 from bpkit.grading import check
 from bpkit.grading._files import read_notebook
-from bpkit.grading.feedback import CheckResult
+from bpkit.grading.feedback import Card, CheckResult
 
 __all__ = [
     "MODEL_HELPERS",
+    "assert_named",
     "cell",
     "edited",
     "first_result",
@@ -89,6 +90,18 @@ def joined_answers(nb: dict, answers: Iterable[str], old: str | tuple = "",
 def first_result(exercise: str, ns: dict, part: str) -> CheckResult:
     """The result of the check ``part`` of ``exercise`` run on the namespace ``ns``."""
     return check(exercise, part, namespace=ns).results[0]
+
+
+def assert_named(card: Card, score: float, named: dict[str, str]) -> None:
+    """Assert that ``card`` scores ``score`` and that each check of ``named`` failed with
+    one reason containing its words (``{check id: words}``)."""
+    assert card.score == score, [(r.id, r.why) for r in card.results]
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) >= set(named), sorted(failed)
+    for part, words in named.items():
+        result = failed[part]
+        assert result.status == "failed" and len(result.why) == 1, (part, result.why)
+        assert words in result.why[0], (part, result.why)
 
 
 def says(result: CheckResult, text: str) -> bool:

@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from exercise_helpers import cell, first_result, namespace, says, solution
+from exercise_helpers import assert_named, cell, first_result, namespace, says, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
@@ -279,10 +279,4 @@ def test_more_wrong_answers_are_named_where_they_are(cell_id, old, new, score, n
     source = cell(solution(EXERCISE), cell_id)
     assert source.count(old) == 1
     card = check(EXERCISE, namespace=_ns(replace=source.replace(old, new)))
-    assert card.score == score, [(r.id, r.why) for r in card.results]
-    failed = {r.id: r for r in card.results if not r.passed}
-    assert set(failed) >= set(named)
-    for part, words in named.items():
-        result = failed[part]
-        assert result.status == "failed" and len(result.why) == 1, (part, result.why)
-        assert words in result.why[0], (part, result.why)
+    assert_named(card, score, named)

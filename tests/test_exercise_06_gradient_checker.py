@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from exercise_helpers import cell, edited, first_result, namespace, solution
+from exercise_helpers import assert_named, cell, edited, first_result, namespace, solution
 
 from bpkit.grading import check, release_notebook
 from bpkit.grading.exercises.ex06_gradient_checker import (
@@ -218,3 +218,60 @@ def test_a_float32_gradient_array_is_named_as_float32_not_as_a_row_nudge():
     result = _result(ns, "numerical_gradient")
     assert result.status == "failed"
     assert result.why[0].startswith("the gradient array is float32"), result.why
+
+
+NG = "answer-numerical-gradient"
+GE = "answer-gradient-errors"
+CENTRAL = "grad[i] = (f_plus - f_minus) / (2 * h)"
+BLAMES_NG = "it calls your numerical_gradient, which is wrong"
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "old", "new", "score", "named"),
+    [
+        ("answer-rel-error", REL, "return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) "
+         "+ np.linalg.norm(b), 1e-8))", 8,
+         {"rel_error": "used vector norms", "planted_bugs": "it calls your rel_error"}),
+        ("answer-rel-error", REL, "return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a) "
+         "+ np.abs(b)), 1e-8))", 8,
+         {"rel_error": "divided the largest difference by the largest |a| + |b|"}),
+        (NG, CENTRAL, "grad[i] = (f_plus - f_minus) / 2 * h", 4,
+         {"numerical_gradient": "/ 2 * h multiplies by h", "gradient_errors": BLAMES_NG,
+          "planted_bugs": BLAMES_NG}),
+        (NG, CENTRAL + "\n    return grad", CENTRAL + "\n        return grad", 4,
+         {"numerical_gradient": "`return grad` is inside the loop"}),
+        (NG, "f_plus = f()", "f_plus = f", 3,
+         {"numerical_gradient": "f_plus = f stores the function, not its value",
+          "restores_x": "f_plus = f stores the function",
+          "gradient_errors": BLAMES_NG, "planted_bugs": BLAMES_NG}),
+        (NG, "grad = np.zeros_like(x)", "grad = x", 3,
+         {"numerical_gradient": "grad is x itself (grad = x)",
+          "restores_x": "grad is x itself", "gradient_errors": BLAMES_NG}),
+        (NG, "h=1e-5", "h=1e-3", 7,
+         {"numerical_gradient": "your default is h = 0.001: the contract's default is h = 1e-5",
+          "planted_bugs": BLAMES_NG}),
+        (GE, "    layer(x)\n    analytic", "    analytic", 7,
+         {"gradient_errors": "backward uses what the last forward pass cached",
+          "planted_bugs": "run layer(x) first"}),
+        (GE, "numerical_gradient(f, x))", "numerical_gradient(f, x.copy()))", 7,
+         {"gradient_errors": "the input's numerical gradient is 0: you nudged a copy of x",
+          "planted_bugs": "the input's numerical gradient is 0"}),
+        (GE, "numerical_gradient(f, p.data)", "numerical_gradient(f, p)", 7,
+         {"gradient_errors": "passed the Parameter p to numerical_gradient",
+          "planted_bugs": "pass its array, numerical_gradient(f, p.data)"}),
+        # errors of 1 for every parameter fit several mistakes on one layer: the card names
+        # the one that fits every layer (not the missing zero_grad on the planted ones)
+        (GE, "numerical_gradient(f, p.data)", "numerical_gradient(f, p.grad)", 7,
+         {"gradient_errors": "numerical gradient of every parameter is 0",
+          "planted_bugs": "nor p.grad"}),
+        (GE, "    layer.zero_grad()\n    layer(x)\n    analytic = {\"input\": "
+         "layer.backward(grad_output)}\n",
+         "    layer(x)\n    analytic = {\"input\": layer.backward(grad_output)}\n"
+         "    layer.zero_grad()\n", 7,
+         {"gradient_errors": "zeroed the gradients after backward",
+          "planted_bugs": "zeroed the gradients after backward"}),
+    ],
+)
+def test_more_wrong_answers_are_named_where_they_are(cell_id, old, new, score, named):
+    card = check(EXERCISE, namespace=_replace(_ns(), cell_id, old, new))
+    assert_named(card, score, named)

@@ -21,6 +21,7 @@ card can say which mistake it is.
 
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -103,6 +104,10 @@ def _floor(d: np.ndarray) -> np.ndarray:
     return np.maximum(d, EPS)
 
 
+def _norm(v: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(v * v)))
+
+
 def _each(a: Any, b: Any) -> np.ndarray:
     """The relative error of every entry."""
     return np.abs(_arr(a) - _arr(b)) / _floor(np.abs(_arr(a)) + np.abs(_arr(b)))
@@ -142,6 +147,14 @@ WRONG_REL_ERROR: list[tuple[Callable[[Any, Any], Any], str]] = [
     (lambda a, b: float(np.max(np.abs(_arr(a) - _arr(b)) / _floor(np.abs(_arr(a))))),
      "divided by |a| alone: the error must not depend on which argument comes first; "
      "divide by |a| + |b|"),
+    (lambda a, b: float(_norm(_arr(a) - _arr(b)) / max(_norm(_arr(a)) + _norm(_arr(b)), EPS)),
+     "used vector norms, ||a - b|| / (||a|| + ||b||): one wrong entry among many large ones "
+     "then looks small; compare entry by entry and report the largest, "
+     "np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8))"),
+    (lambda a, b: float(np.max(np.abs(_arr(a) - _arr(b)))
+                        / max(np.max(np.abs(_arr(a)) + np.abs(_arr(b))), EPS)),
+     "divided the largest difference by the largest |a| + |b|, which may belong to another "
+     "entry: divide entry by entry first, then take the maximum"),
 ]
 
 #: pairs (a, b) rel_error is checked on, and what each one is about.
@@ -278,6 +291,17 @@ def _by_row(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarra
     return grad
 
 
+def _times_h(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    return reference_numerical_gradient(f, x, h) * (2 * h) * h / 2  # (fp - fm) / 2 * h
+
+
+def _first_entry_only(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    grad = np.zeros_like(x)  # `return grad` inside the loop: only the first entry is set
+    first = next(np.ndindex(x.shape))
+    grad[first] = reference_numerical_gradient(f, x, h)[first]
+    return grad
+
+
 def _ignores_h(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     return reference_numerical_gradient(f, x, 1e-5)
 
@@ -319,6 +343,9 @@ def _restored_by_arithmetic(f: Callable[[], float], x: np.ndarray, h: float = 1e
     return grad
 
 
+_ALIAS = ("grad is x itself (grad = x): each estimate written into grad overwrites an entry "
+          "of x, which f reads; start from a new array, grad = np.zeros_like(x)")
+
 _NOT_RESTORED = ("x is not restored: after nudging x[i] you must write its old value back "
                  "(old = x[i] before, x[i] = old after); otherwise every later entry is "
                  "differentiated at a shifted point, and the caller's x is left changed")
@@ -346,6 +373,12 @@ WRONG_NUMERICAL: list[tuple[Callable[..., np.ndarray], str]] = [
     (_by_row,
      "nudged a whole row x[i] at once: for an array of 2 or more dimensions, x[i] is a row; "
      "loop over every entry with np.ndindex(x.shape) (or np.nditer with multi_index)"),
+    (_times_h,
+     "(f_plus - f_minus) / 2 * h multiplies by h (Python reads it as ((f_plus - f_minus) / 2) "
+     "* h): write / (2 * h), with the parentheses"),
+    (_first_entry_only,
+     "only the first entry was estimated, the others are 0: `return grad` is inside the loop; "
+     "dedent it so it runs after every entry is done"),
     (_ignores_h,
      "ignored the h argument: the check asked for h = 1e-3 and got the estimate of "
      "h = 1e-5; use the h you are given"),
@@ -386,7 +419,16 @@ def _call_numerical(fn: Callable[..., Any], case: Case, h: float | None
                 got=short_exception(exc, [__file__]),
                 why=["f takes no arguments: it reads x itself (the array you nudge in place), "
                      "so call f(), not f(x)"])) from None
+        if "unsupported operand" in text and "'function'" in text:
+            raise CheckFailed(Feedback.fail(
+                "numerical_gradient did arithmetic with the function f itself",
+                got=short_exception(exc, [__file__]),
+                why=["f_plus = f stores the function, not its value: call it, f_plus = f()"]
+            )) from None
         raise
+    if got is x:
+        raise CheckFailed(Feedback.fail(
+            "numerical_gradient returned x itself", why=[_ALIAS]))
     return got, x
 
 
@@ -404,6 +446,23 @@ def _candidates(table: list[tuple[Callable[..., np.ndarray], str]], case: Case,
             continue
         value = wrong(f, x) if h is None else wrong(f, x, h)
         yield value, x, meaning
+
+
+def _default_h(fn: Callable[..., Any], case: Case, got: Any, fb: Feedback) -> Feedback:
+    """``fb``, or the recognised mistake of a default h other than the contract's 1e-5."""
+    try:
+        default = inspect.signature(fn).parameters["h"].default
+        h = float(default)
+    except (KeyError, TypeError, ValueError):
+        return fb
+    if h == 1e-5:
+        return fb
+    at_h = next(_candidates([(reference_numerical_gradient, "")], case, h))[0]
+    if not same(got, at_h, rtol=1e-7, atol=1e-10):
+        return fb
+    return blame(fb, f"your default is h = {h:g}: the contract's default is h = 1e-5 "
+                 "(def numerical_gradient(f, x, h=1e-5)), with which the estimate is good "
+                 "to about 1e-10 in float64")
 
 
 @register_check(
@@ -432,6 +491,8 @@ def numerical_gradient(ns: dict[str, Any]) -> Feedback:
             fb = match(got, want, wrong, name=name, rtol=1e-8, atol=1e-10, wrong_rtol=1e-7)
         if fb.passed:
             continue
+        if h is None:
+            fb = _default_h(fn, case, got, fb)
         fb.message += " (compared with the gradient known in closed form)" if h is None else (
             " (compared with the central difference at that h)")
         return fb
@@ -488,15 +549,18 @@ class PlantedTanhLayer(Module):
         self.weight = Parameter(g.standard_normal((out_features, in_features)) * 0.7, "weight")
         self.bias = Parameter(g.standard_normal(out_features) * 0.3, "bias")
         self.corrupt = corrupt
+        self.calls: list[str] = []  # "forward" and "backward", in order (the checks read it)
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self.calls.append("forward")
         self._x = x
         self._y = np.tanh(x @ self.weight.data.T + self.bias.data)
         return self._y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        self.calls.append("backward")
         x, y = self._x, self._y
         dz = grad_output * (1 - y**2)
         grads = {"input": dz @ self.weight.data, "weight": dz.T @ x, "bias": dz.sum(axis=0)}
@@ -555,6 +619,7 @@ def _setup(p: Planted, seed: int) -> tuple[PlantedTanhLayer, np.ndarray, np.ndar
     old = g.standard_normal((2, p.in_features))
     layer(old)
     layer.backward(g.standard_normal((2, p.out_features)))  # stale gradients in .grad
+    layer.calls.clear()
     x = g.standard_normal((p.n, p.in_features))
     dy = g.standard_normal((p.n, p.out_features))
     return layer, x, dy
@@ -565,7 +630,8 @@ def _setup(p: Planted, seed: int) -> tuple[PlantedTanhLayer, np.ndarray, np.ndar
 
 def _errors(layer: Module, x: np.ndarray, dy: np.ndarray, *, zero: bool = True,
             scalar: Callable[[np.ndarray, np.ndarray], float] | None = None,
-            copy_params: bool = False, backward_last: bool = False) -> dict[str, float]:
+            copy_params: bool = False, copy_input: bool = False, zero_last: bool = False,
+            backward_last: bool = False) -> dict[str, float]:
     """gradient_errors, right by default; each keyword plants one learner's mistake."""
     x = x.copy()
     if scalar is None:
@@ -580,11 +646,13 @@ def _errors(layer: Module, x: np.ndarray, dy: np.ndarray, *, zero: bool = True,
             layer.zero_grad()
         layer(x)
         dx = layer.backward(dy)
+        if zero_last:
+            layer.zero_grad()
         return dx, {name: p.grad.copy() for name, p in layer.named_parameters()}
 
     if not backward_last:
         dx, grads = analytic()
-    numeric = {"input": reference_numerical_gradient(f, x)}
+    numeric = {"input": reference_numerical_gradient(f, x.copy() if copy_input else x)}
     for name, p in layer.named_parameters():
         target = p.data.copy() if copy_params else p.data
         numeric[name] = reference_numerical_gradient(f, target)  # a copy: f never sees it
@@ -612,6 +680,10 @@ def reference_gradient_errors(layer: Module, x: np.ndarray, grad_output: np.ndar
     return _errors(layer, x, grad_output)
 
 
+_ZEROED_LAST = ("zeroed the gradients after backward: every parameter's .grad is 0 when you "
+                "copy it; call layer.zero_grad() first, then layer(x) and "
+                "layer.backward(grad_output), then copy the gradients")
+
 #: wrong ways of writing gradient_errors, as (function of layer, x, dy; the mistake).
 WRONG_GRADIENT_ERRORS: list[tuple[Callable[..., dict[str, float]], str]] = [
     (lambda layer, x, dy: _errors(layer, x, dy, zero=False),
@@ -626,8 +698,14 @@ WRONG_GRADIENT_ERRORS: list[tuple[Callable[..., dict[str, float]], str]] = [
      "used the mean of layer(x) * grad_output: the scalar whose gradient backward computes "
      "is the sum, L = np.sum(layer(x) * grad_output)"),
     (lambda layer, x, dy: _errors(layer, x, dy, copy_params=True),
-     "nudged a copy of each parameter (p.data.copy()): the layer reads p.data itself, so "
-     "the numerical gradient is 0; pass p.data to numerical_gradient"),
+     "the numerical gradient of every parameter is 0: f never saw your nudges, because the "
+     "layer reads p.data itself; pass p.data to numerical_gradient (not a copy, "
+     "p.data.copy(), nor p.grad)"),
+    (lambda layer, x, dy: _errors(layer, x, dy, zero_last=True), _ZEROED_LAST),
+    (lambda layer, x, dy: _errors(layer, x, dy, copy_input=True),
+     "the input's numerical gradient is 0: you nudged a copy of x, which f never reads; "
+     "pass numerical_gradient the same x that f = lambda: np.sum(layer(x) * grad_output) "
+     "closes over (one copy at the start, x = x.copy(), is right: nudge that one)"),
     (lambda layer, x, dy: _errors(layer, x, dy, backward_last=True),
      "called backward after the numerical gradients: the layer's cache then holds the last, "
      "nudged forward pass; run layer(x) and layer.backward(grad_output) first, and copy the "
@@ -638,11 +716,38 @@ WRONG_GRADIENT_ERRORS: list[tuple[Callable[..., dict[str, float]], str]] = [
 ]
 
 
+def _order(layer: PlantedTanhLayer) -> None:
+    """Fail when the learner's gradient_errors ran backward before any forward pass."""
+    calls = layer.calls
+    if "backward" in calls and "forward" not in calls[:calls.index("backward")]:
+        raise CheckFailed(Feedback.fail(
+            "gradient_errors called backward before any forward pass", why=[
+                "backward uses what the last forward pass cached (here an earlier input of "
+                "another batch size): run layer(x) first, then layer.backward(grad_output)"]))
+
+
 def _learner_errors(ns: dict[str, Any], p: Planted, seed: int
                     ) -> tuple[dict[str, float], PlantedTanhLayer, np.ndarray, np.ndarray]:
     layer, x, dy = _setup(p, seed)
     x_in, dy_in = x.copy(), dy.copy()
-    got = ns["gradient_errors"](layer, x_in, dy_in)
+    try:
+        got = ns["gradient_errors"](layer, x_in, dy_in)
+    except Exception as exc:
+        _order(layer)
+        raised = f"gradient_errors raised {type(exc).__name__}"
+        if isinstance(exc, TypeError) and "'Parameter' object" in str(exc):
+            raise CheckFailed(Feedback.fail(
+                raised, got=short_exception(exc, [__file__]),
+                why=["passed the Parameter p to numerical_gradient, which indexes an array: "
+                     "pass its array, numerical_gradient(f, p.data)"])) from None
+        broken = _broken_helpers(ns["gradient_errors"], p, seed,
+                                 reference_gradient_errors(*_setup(p, seed)))
+        if broken:
+            raise CheckFailed(Feedback.fail(
+                raised, got=short_exception(exc, [__file__]),
+                why=[_helpers_blamed(broken, "runs and gives the right errors")])) from None
+        raise
+    _order(layer)
     if not np.array_equal(x_in, x) or not np.array_equal(dy_in, dy):
         which = "x" if not np.array_equal(x_in, x) else "grad_output"
         raise CheckFailed(Feedback.fail(
@@ -719,10 +824,35 @@ def _broken_helpers(fn: Any, p: Planted, seed: int, want: dict[str, float]) -> l
     return alone or own
 
 
-def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) -> Feedback:
-    for i, p in enumerate(cases):
-        seed = seed0 + 10 * i
-        got, _, x, dy = _learner_errors(ns, p, seed)
+#: every layer set-up with its seed: the correct layer (the gradient_errors check), then the
+#: planted bugs (the planted_bugs check).
+_SEEDED: tuple[tuple[Planted, int], ...] = ((PLANTED[0], 60),) + tuple(
+    (p, 70 + 10 * i) for i, p in enumerate(PLANTED[1:]))
+
+
+def _on_every_layer(fn: Callable[..., Any]) -> list[dict[str, float]] | None:
+    """The learner's gradient_errors on every layer of `_SEEDED` (None if it fails on one)."""
+    out = []
+    for p, seed in _SEEDED:
+        try:
+            with np.errstate(all="ignore"):
+                got = fn(*_setup(p, seed))
+            out.append({k: float(v) for k, v in got.items()})
+        except Exception:
+            return None
+    return out
+
+
+def _helpers_blamed(broken: list[str], result: str) -> str:
+    names = " and ".join(broken)
+    return (f"gradient_errors is right, but it calls your {names}, which "
+            f"{'is' if len(broken) == 1 else 'are'} wrong (see {names}'s check): with a "
+            f"correct {names} in place of yours, your gradient_errors {result}; fix that first")
+
+
+def _judge_errors(ns: dict[str, Any], cases: tuple[tuple[Planted, int], ...]) -> Feedback:
+    for p, seed in cases:
+        got, layer, x, dy = _learner_errors(ns, p, seed)
         want = reference_gradient_errors(*_setup(p, seed))
         if same(got, want, **_ERRORS):
             continue
@@ -733,13 +863,18 @@ def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) ->
                  "for a broken one"])
         broken = _broken_helpers(ns["gradient_errors"], p, seed, want)
         if broken:
-            names = " and ".join(broken)
-            return blame(fb, f"gradient_errors is right, but it calls your {names}, which "
-                         f"{'is' if len(broken) == 1 else 'are'} wrong (see {names}'s check): "
-                         f"with a correct {names} in place of yours, your gradient_errors "
-                         "gives the right errors; fix that first")
-        meaning = named(got, ((wrong(*_setup(p, seed)), meaning)
-                              for wrong, meaning in WRONG_GRADIENT_ERRORS), **_ERRORS)
+            return blame(fb, _helpers_blamed(broken, "gives the right errors"))
+        if "backward" in layer.calls and not any(np.any(q.grad) for q in layer.parameters()):
+            return blame(fb, _ZEROED_LAST)
+        # named by the errors on every layer, when it can be: errors of 1 on one layer fit
+        # several mistakes (a relative error saturates at 1)
+        evidence = _on_every_layer(ns["gradient_errors"])
+        if evidence is None:
+            meaning = named(got, ((wrong(*_setup(p, seed)), meaning)
+                                  for wrong, meaning in WRONG_GRADIENT_ERRORS), **_ERRORS)
+        else:
+            meaning = named(evidence, (([wrong(*_setup(q, s)) for q, s in _SEEDED], meaning)
+                                       for wrong, meaning in WRONG_GRADIENT_ERRORS), **_ERRORS)
         return fb if meaning is None else blame(fb, meaning)
     return Feedback.ok("")
 
@@ -755,7 +890,7 @@ def _judge_errors(ns: dict[str, Any], cases: tuple[Planted, ...], seed0: int) ->
 )
 def gradient_errors(ns: dict[str, Any]) -> Feedback:
     """gradient_errors passes a correct layer (every error < 1e-6)"""
-    fb = _judge_errors(ns, PLANTED[:1], seed0=60)
+    fb = _judge_errors(ns, _SEEDED[:1])
     if fb.passed:
         fb.message = "every gradient of a correct tanh layer agrees (errors < 1e-6)"
     return fb
@@ -770,7 +905,7 @@ def gradient_errors(ns: dict[str, Any]) -> Feedback:
 )
 def planted_bugs(ns: dict[str, Any]) -> Feedback:
     """gradient_errors points at the broken tensor of 4 layers with planted bugs"""
-    fb = _judge_errors(ns, PLANTED[1:], seed0=70)
+    fb = _judge_errors(ns, _SEEDED[1:])
     if fb.passed:
         fb.message = f"finds the planted bug in all {len(PLANTED) - 1} layers, and only there"
     return fb
