@@ -15,6 +15,7 @@ from exercise_helpers import cell, edited, first_result, namespace, says, soluti
 import bpkit as bp
 from bpkit.grading import check, release_notebook
 from bpkit.grading.exercises.ex10_dropout import (
+    M_RETURNED_MASK,
     WRONG_BACKWARD,
     WRONG_EVAL,
     WRONG_MASK,
@@ -106,6 +107,17 @@ CASES = [
     ("train_statistics", [(MASK + "\n        return x * self._mask",
                            MASK + "\n        x *= self._mask\n        return x")],
      "input modified in place"),
+    ("train_statistics", [(KEEP, "keep = self.rng.random((len(x), 1)) >= self.p")],
+     WRONG_TRAIN["per_example"]),
+    ("train_statistics", [("return x * self._mask", "return x / (1 - self.p)")],
+     WRONG_TRAIN["no_drop"]),
+    ("train_statistics", [(MASK, "self._mask = keep.astype(x.dtype) / 1 - self.p")],
+     WRONG_TRAIN["precedence"]),
+    ("seeded_mask", [("return x * self._mask", "return self._mask")], M_RETURNED_MASK),
+    ("backward", [(BACK, "return grad_output * self._mask / (1 - self.p)")],
+     WRONG_BACKWARD[5][1]),
+    ("backward", [(BACK, "return grad_output * (self._mask != 0) / self.p")],
+     WRONG_BACKWARD[6][1]),
 ]
 
 
@@ -124,6 +136,61 @@ def test_every_table_entry_is_exercised_and_distinct():
     meanings = ([m for _, m in WRONG_EVAL + WRONG_MASK + WRONG_BACKWARD]
                 + list(WRONG_TRAIN.values()))
     assert len(set(meanings)) == len(meanings) >= 6
+
+
+#: (edits, the check whose cause the later checks name, the checks that fail, the score).
+DEPENDENT = {
+    "forward unscaled, backward scaled": (
+        [("return x * self._mask", "return x * keep")], "train_statistics",
+        {"train_statistics", "seeded_mask", "backward", "gradcheck"}, 2),
+    "forward drops nothing": (
+        [("return x * self._mask", "return x / (1 - self.p)")], "train_statistics",
+        {"train_statistics", "seeded_mask", "backward", "gradcheck"}, 2),
+    "forward returns the mask": (
+        [("return x * self._mask", "return self._mask")], "seeded_mask",
+        {"seeded_mask", "backward", "gradcheck"}, 4),
+    "precedence": (
+        [(MASK, "self._mask = keep.astype(x.dtype) / 1 - self.p")], "train_statistics",
+        {"train_statistics", "seeded_mask", "backward"}, 3),
+}
+
+
+@pytest.mark.parametrize("key", list(DEPENDENT))
+def test_checks_that_rely_on_a_wrong_forward_say_so_first(key):
+    edits, owner, failing, score = DEPENDENT[key]
+    card = check(EXERCISE, namespace=_ns(*edits))
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) == failing and card.score == score, {r.id: r.why for r in card.results}
+    cause = failed[owner].why[0]
+    for part in failing - {owner}:
+        why = failed[part].why
+        assert len(why) == 1 and why[0].startswith(
+            f"your training forward is wrong (see the `{owner}` check: {cause})"), why
+        assert "re-derive" not in why[0] and "counted twice" not in why[0]
+
+
+@pytest.mark.parametrize(("edits", "score"), [
+    ([(KEEP, "keep = self.rng.random(x.shape) < 1 - self.p")], 8),
+    ([(KEEP, "keep = self.rng.random(x.shape) >= 1 - self.p")], 6),
+    ([(KEEP, "keep = self.rng.random((len(x), 1)) >= self.p")], 5),  # gradcheck's 3-D x raises
+])
+def test_backward_is_judged_with_the_learners_own_mask(edits, score):
+    card = check(EXERCISE, namespace=_ns(*edits))
+    passed = {r.id for r in card.results if r.passed}
+    assert {"eval", "backward"} <= passed and card.score == score
+
+
+@pytest.mark.parametrize("entry", [5, 6, 0])
+def test_the_gradient_check_refers_to_a_wrong_backward(entry):
+    edits = {5: (BACK, "return grad_output * self._mask / (1 - self.p)"),
+             6: (BACK, "return grad_output * (self._mask != 0) / self.p"),
+             0: (BACK, "return grad_output * (self._mask != 0)")}[entry]
+    card = check(EXERCISE, namespace=_ns(edits))
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) == {"backward", "gradcheck"} and card.score == 6
+    assert failed["gradcheck"].why == [
+        f"your backward is wrong (see the `backward` check: {WRONG_BACKWARD[entry][1]}); this "
+        "check relies on it, so fix that first, then this check will be meaningful"]
 
 
 def test_eval_drawing_random_numbers_is_named():

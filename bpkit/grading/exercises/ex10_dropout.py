@@ -12,6 +12,11 @@ mask as ``bp.Dropout``); in eval mode ``forward(x)`` is the identity and draws n
 eval forward). Wrong answers are recognised from the statistics of the output, from the
 exact seeded mask and from the gradient; the tables ``WRONG_EVAL``, ``WRONG_TRAIN``,
 ``WRONG_MASK`` and ``WRONG_BACKWARD`` list them with what each one means.
+
+One slip costs its part: backward is judged with the mask the learner's own forward used
+(a mask drawn another way costs seeded_mask only), and backward and the gradient check,
+which rely on the training forward, say first when a forward check fails (its cause, once);
+the gradient check refers to a failing backward check.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 from bpkit.gradcheck import check_module
 from bpkit.grading.exercises._learner import layer_class
 from bpkit.grading.feedback import CheckFailed, Feedback, compare, gradcheck_feedback
-from bpkit.grading.matching import blame, evaluated, match, named, same
+from bpkit.grading.matching import blame, evaluated, first_cause, match, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import Dropout as BpkitDropout
 from bpkit.module import Module
@@ -153,6 +158,12 @@ WRONG_TRAIN: dict[str, str] = {
                 "swapped (if self.training: return x)?",
     "shared": "every example in the batch got the same mask: draw one uniform number per "
               "entry, rng.random(x.shape), not per feature",
+    "per_example": "all the features of an example were kept or dropped together (one number "
+                   "per example): draw one uniform number per entry, rng.random(x.shape)",
+    "no_drop": "scaled every unit by 1/(1 - p) but dropped none: the mask is missing from "
+               "the output, y = x * keep / (1 - p)",
+    "precedence": "x * keep / 1 - p is (x * keep) - p: Python divides before it subtracts; "
+                  "write x * keep / (1 - p), with the brackets",
     "dtype": "a float32 input gave a float64 output: the mask is float64 and x * mask "
              "upcasts; build it with keep.astype(x.dtype) (or multiply x by the boolean "
              "mask and divide by 1 - p, a Python float)",
@@ -165,6 +176,10 @@ def _train_diagnosis(y: np.ndarray, x: np.ndarray, p: float) -> str:
     kept = np.unique(y[y != 0])
     if np.array_equal(y, x):
         return WRONG_TRAIN["identity"]
+    if zero == 0 and same(y, x / (1 - p), rtol=1e-9):
+        return WRONG_TRAIN["no_drop"]
+    if kept.size == 2 and same(kept, np.array([-p, 1 - p]), rtol=1e-9):
+        return WRONG_TRAIN["precedence"]
     if abs(zero - (1 - p)) < 0.03 and abs(zero - p) > 0.03:
         return WRONG_TRAIN["kept_p"]
     if kept.size == 1:
@@ -175,6 +190,8 @@ def _train_diagnosis(y: np.ndarray, x: np.ndarray, p: float) -> str:
             return WRONG_TRAIN[key]
     if y.ndim == 2 and len(y) > 1 and np.all(y == y[0]):
         return WRONG_TRAIN["shared"]
+    if y.ndim == 2 and y.shape[1] > 1 and np.all(y == y[:, :1]):
+        return WRONG_TRAIN["per_example"]
     return ""
 
 
@@ -252,6 +269,9 @@ _SAME_EVERY_CALL = (
 _GLOBAL = (
     "the mask does not come from the layer's generator (np.random.rand/np.random.random use "
     "NumPy's global state, so a seed does not fix the masks); draw from self.rng")
+M_RETURNED_MASK = (
+    "forward returned the scaled mask itself, keep / (1 - p), not x times it: on x = ones "
+    "the two agree, on other inputs they do not; return x * mask")
 
 
 @register_check(
@@ -279,12 +299,17 @@ def seeded_mask(ns: dict[str, Any]) -> Feedback:
                     continue
                 if not all(isinstance(g, np.ndarray) and g.shape == x.shape for g in got):
                     return fb  # None or a wrong shape: compare's words say what came back
-                if same(got[1], got[0], **_EXACT):
-                    return blame(fb, _SAME_EVERY_CALL)
-                meaning = named(got[k], ((_two_draws(draw, x, p, seed)[k], meaning)
-                                         for draw, meaning in WRONG_MASK), **_EXACT)
+                meaning = named(got[k], [*((_two_draws(draw, x, p, seed)[k], meaning)
+                                           for draw, meaning in WRONG_MASK),
+                                         (want[k] / x, M_RETURNED_MASK)], **_EXACT)
                 if meaning:
                     return blame(fb, meaning)
+                cause = first_cause(ns, (("train_statistics", train_statistics,
+                                          "your training forward is wrong"),), fb)
+                if cause is not fb:  # the statistics are wrong: the mask cannot be right
+                    return cause
+                if same(got[1], got[0], **_EXACT):
+                    return blame(fb, _SAME_EVERY_CALL)
                 twin = _make(ns, p, seed)
                 twin.train()
                 again = _forward(twin, x, f"Dropout({p})")
@@ -315,6 +340,12 @@ WRONG_BACKWARD: list[tuple[Grad, str]] = [
      "it, e.g. in self._mask)"),
     (lambda dy, keep, p, x, y, nxt: dy * keep * (1 - p),
      "multiplied by 1 - p in backward instead of dividing: dx = dy m / (1 - p)"),
+    (lambda dy, keep, p, x, y, nxt: dy * keep / (1 - p) ** 2,
+     "divided by 1 - p twice in backward: the stored mask already holds the 1/(1 - p) "
+     "(keep / (1 - p)); multiply grad_output by it once"),
+    (lambda dy, keep, p, x, y, nxt: dy * keep / p,
+     "divided by p in backward, the drop probability: divide by the keep probability "
+     "1 - p, dx = dy m / (1 - p)"),
 ]
 _STALE = ("eval-mode backward used the mask of an earlier training pass: after an eval "
           "forward the layer is the identity, so backward returns grad_output; reset the "
@@ -345,14 +376,22 @@ def backward(ns: dict[str, Any]) -> Feedback:
             return Feedback.fail("backward changed grad_output in place", why=[
                 "input modified in place: grad_output belongs to the layer above; return "
                 "grad_output * mask, a new array"])
+        wrong_forward = _forward_first(ns, y, x, p, f"Dropout({p}).backward(dy) is checked "
+                                       "with the mask of your forward, which is wrong")
+        if wrong_forward is not None:
+            return wrong_forward
+        keep = np.asarray(y) != 0  # the mask your forward used (x has no zeros)
         rng = np.random.default_rng(seed)
-        keep = reference_keep(rng, x.shape, p)
+        reference_keep(rng, x.shape, p)
         nxt = reference_keep(rng, x.shape, p)
         fb = match(dx, dy * keep / (1 - p), evaluated(
             WRONG_BACKWARD, dy, keep, p, x, np.asarray(y, dtype=np.float64), nxt),
             name=f"Dropout({p}).backward(dy) in training mode", **_EXACT)
         if not fb.passed:
-            return fb
+            if any(f.kind == "mistake" for f in fb.findings):
+                return fb
+            # e.g. a forward that ignores the mask it stored: backward's is then not its own
+            return first_cause(ns, _FORWARD_PARTS, fb)
         layer.eval()
         _forward(layer, x, f"Dropout({p}) in eval mode")
         dx = layer.backward(dy.copy())
@@ -406,5 +445,31 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
         report = check_module(_FixedMask(layer, 500 + i), x, rng=i)
         fb = gradcheck_feedback(report, what=f"Dropout({p}) on x of shape {shape}")
         if not fb.passed:
-            return fb
+            wrong_forward = _forward_first(ns, y, x, p, f"{fb.message}: the gradient check "
+                                           "differentiates your forward, which is wrong")
+            if wrong_forward is not None:
+                return wrong_forward
+            return first_cause(ns, (_FORWARD_PARTS[0], ("backward", backward,
+                                                        "your backward is wrong")), fb)
     return Feedback.ok("bp.check_module passes on 2 shapes")
+
+
+def _forward_first(ns: dict[str, Any], y: Any, x: np.ndarray, p: float, message: str
+                   ) -> Feedback | None:
+    """None when the training output ``y`` is x * keep / (1 - p) for some 0/1 mask keep;
+    else a failure with ``message`` naming the forward check that fails (its cause, once),
+    for a check (backward, gradcheck) that relies on the forward."""
+    if isinstance(y, np.ndarray) and y.shape == x.shape:
+        y64 = np.asarray(y, dtype=np.float64)
+        if np.all((y64 == 0) | np.isclose(y64, x / (1 - p), rtol=1e-6, atol=0)):
+            return None
+    own = Feedback.fail(message, why=["your training forward's output is not x * keep / "
+                                      "(1 - p) for a 0/1 mask keep"])
+    return first_cause(ns, _FORWARD_PARTS, own)
+
+
+#: the checks of the training forward that backward and gradcheck rely on, in order.
+_FORWARD_PARTS: tuple[tuple[str, Callable[[dict[str, Any]], Feedback], str], ...] = (
+    ("train_statistics", train_statistics, "your training forward is wrong"),
+    ("seeded_mask", seeded_mask, "your training forward is wrong"),
+)
