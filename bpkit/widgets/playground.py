@@ -62,6 +62,7 @@ from bpkit.widgets._playground_data import (
     int_in,
     make_playground_data,
 )
+from bpkit.widgets._playground_diagram import NetworkDiagram, UpdateTrace, trace_update
 
 __all__ = [
     "ACTIVATIONS",
@@ -240,6 +241,10 @@ class Playground:
         self.unit_images: list[list[Any]] = []
         self.network_box = widgets.HBox()
         self.layers_label = widgets.HTML()
+        self.diagram = NetworkDiagram()
+        self.last_update: list[np.ndarray] | None = None  # parameters' last change, per step
+        self._traces = 0  # step-throughs so far: each draws its own mini-batch
+        self._feature_tiles: dict[str, np.ndarray] = {}
 
         # -- wiring -------------------------------------------------------------------------
         for control in (self.dataset, self.noise, self.ratio, self.seed):
@@ -265,6 +270,7 @@ class Playground:
         self.export_button.on_click(self._on_export)
         self.import_button.on_click(self._on_import)
         self.save_button.on_click(self._on_save)
+        self.diagram.start_button.on_click(self._on_step_through)
 
         def column(title: str, *children: Any) -> Any:
             return widgets.VBox([widgets.HTML(f"<b>{title}</b>"), *children],
@@ -289,6 +295,7 @@ class Playground:
                        self.curve_image, widgets.HTML("<b>gradient norm per layer</b>"),
                        self.grad_flow),
             ]),
+            self.diagram.box,
             self.message,
             widgets.HBox([self.export_button, self.import_button, self.config_text]),
             widgets.HBox([self.save_path, self.save_button]),
@@ -386,6 +393,8 @@ class Playground:
         if not self.is_regression:
             self.history.update(train_accuracy=[], test_accuracy=[])
         self.grad_norms = [0.0] * (len(self.hidden) + 1)
+        self.last_update = None
+        self.diagram.end_trace()
         self._record()
         self._build_network_view()
         self.render()
@@ -450,6 +459,7 @@ class Playground:
         of that epoch, play stops and the message says so.
         """
         epochs = int_in(epochs, 1, 10**6, "epochs")
+        self.diagram.end_trace()
         params = self.model.parameters()
         start = preserved(self.model, parameters=True)  # the weights at the start of an epoch
         for _ in range(epochs):
@@ -468,7 +478,9 @@ class Playground:
                     self._add_penalty_gradient()
                     norms += [float(np.linalg.norm(m.weight.grad)) for m in self._linears()]
                     n_batches += 1
+                    before = [p.data.copy() for p in params]
                     self.opt.step()
+                    self.last_update = [p.data - b for p, b in zip(params, before, strict=True)]
                     if not math.isfinite(loss):
                         finite = False
                         break
@@ -485,6 +497,41 @@ class Playground:
             self.grad_norms = (norms / max(n_batches, 1)).tolist()
             self._record()
         self.render()
+
+    def step_through(self, point: int | None = None) -> UpdateTrace:
+        """Take one mini-batch update (or one on training point ``point``) and show it.
+
+        The batch is ``batch_size`` training points drawn from its own seeded generator
+        (the epochs' shuffling is untouched); the update is real (the weights change, the
+        epoch counter does not). The diagram then steps through ``trace.phases``.
+        """
+        self.pause()
+        n = len(self._F_train)
+        if point is None:
+            rng = np.random.default_rng([self._seed, 4, self._traces])
+            rows = np.sort(rng.choice(n, size=min(int(self.batch_size.value), n), replace=False))
+        else:
+            rows = np.array([int_in(point, 0, n - 1, "point")])
+        self._traces += 1
+        params = self.model.parameters()
+        before = [p.data.copy() for p in params]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            trace = trace_update(self.model, self.loss_fn, self._F_train[rows],
+                                 self._t_train[rows], self.opt, rows=rows,
+                                 before_step=self._add_penalty_gradient)
+        self.last_update = [p.data - b for p, b in zip(params, before, strict=True)]
+        self.render()
+        self.diagram.show_trace(trace)
+        self._say(f"One update on {len(rows)} training point(s), not counted as an epoch: "
+                  "use back/next to follow it, done to return.")
+        return trace
+
+    def _on_step_through(self, _button: Any = None) -> None:
+        try:
+            point = int(self.diagram.point.value) if self.diagram.mode.value == "point" else None
+            self.step_through(point)
+        except (ValueError, TypeError) as e:
+            self._say(f"Step-through failed: {e}", error=True)
 
     def reset(self) -> None:
         """Fresh weights from the seed, epoch 0, an empty history (the data stay)."""
@@ -809,7 +856,8 @@ class Playground:
             v = FEATURES[name](small)
             top = float(np.abs(v).max()) or 1.0
             rgb = render.diverging((v / top).reshape(side, side))
-            image.value = render.png_bytes(render.upsample(rgb, UNIT_ZOOM))
+            self._feature_tiles[name] = render.upsample(rgb, UNIT_ZOOM)
+            image.value = render.png_bytes(self._feature_tiles[name])
 
     def render(self) -> None:
         """Redraw the output, every hidden unit, the curves, the gradient flow and the text.
@@ -827,13 +875,19 @@ class Playground:
                 if not isinstance(layer, Linear):
                     activations.append(h)
             out = h
-            self._draw_units(activations)
-            self._draw_output(out)
+            unit_tiles = self._draw_units(activations)
+            out_rgb = self._draw_output(out)[::2, ::2]
+        out_tile = render.upsample(out_rgb, UNIT_ZOOM)
+        self.diagram.draw(self.model, self.features,
+                          [[self._feature_tiles[n] for n in self.features], *unit_tiles,
+                           [out_tile] * out.shape[1]], self.last_update)
         self._draw_curves()
         self.redraws += 1
 
-    def _draw_units(self, activations: list[np.ndarray]) -> None:
+    def _draw_units(self, activations: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """Each hidden unit's heatmap into its image; returns them per layer for the diagram."""
         kind = self.activation.value
+        tiles = []
         for a, images in zip(activations, self.unit_images, strict=True):
             a = a.reshape(GRID, GRID, -1)[::2, ::2]
             if kind == "sigmoid":
@@ -844,10 +898,13 @@ class Playground:
                 top = np.abs(a).max(axis=(0, 1))
                 t = a / np.where(top > 0, top, 1.0)
             rgb = render.upsample(render.diverging(t), UNIT_ZOOM)  # (side, side, units, 3)
+            tiles.append([rgb[:, :, k] for k in range(len(images))])
             for k, image in enumerate(images):
                 image.value = render.png_bytes(np.ascontiguousarray(rgb[:, :, k]))
+        return tiles
 
-    def _draw_output(self, out: np.ndarray) -> None:
+    def _draw_output(self, out: np.ndarray) -> np.ndarray:
+        """The output heatmap with the points; returns the heatmap alone, (GRID, GRID, 3)."""
         if self.is_regression:
             rgb = render.diverging(out[:, 0] / self._y_scale)
         elif out.shape[1] == 1:
@@ -856,7 +913,8 @@ class Playground:
             z = out - out.max(axis=1, keepdims=True)
             p = np.exp(z)
             rgb = render.blend_classes(p / p.sum(axis=1, keepdims=True))
-        img = render.upsample(rgb.reshape(GRID, GRID, 3), OUTPUT_ZOOM)
+        heatmap = rgb.reshape(GRID, GRID, 3)
+        img = render.upsample(heatmap, OUTPUT_ZOOM)
         parts = [("train", self.y_train, (255, 255, 255))]
         if self.show_test.value:
             parts.append(("test", self.y_test, (0, 0, 0)))
@@ -868,6 +926,7 @@ class Playground:
             rows, cols = self._pixels[part]
             render.draw_points(img, rows, cols, fill, ring)
         self.output_image.value = render.png_bytes(img)
+        return heatmap
 
     def _draw_epoch(self) -> None:
         """The epoch counter, and whether training is playing or paused.
