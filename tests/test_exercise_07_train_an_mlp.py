@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from exercise_helpers import MODEL_HELPERS, first_result, joined_answers, namespace, solution
+from exercise_helpers import (
+    MODEL_HELPERS,
+    assert_named,
+    first_result,
+    joined_answers,
+    namespace,
+    solution,
+)
 
 import bpkit as bp
 from bpkit.grading import check, release_notebook
@@ -79,6 +86,16 @@ CASES: dict[str, tuple[str, Any, Any]] = {
                "        p.data += optimizer.lr * p.grad\n"),
     "own_optimizer": ("train_step", STEP,
                       "    bp.optim.SGD(model.parameters(), lr=0.1).step()\n"),
+    "activation_output": ("model", "bp.Linear(32, 3, rng=rng),\n    )",
+                          "bp.Linear(32, 3, rng=rng), bp.ReLU(),\n    )"),
+    "backward_logits": ("train_step", BACKWARD,
+                        "    loss_fn.backward()\n    model.backward(logits)\n"),
+    "loss_backward_argument": ("train_step", BACKWARD,
+                               "    model.backward(loss_fn.backward(loss))\n"),
+    "divided_by_batch_size": ("train_epoch", "    return total / len(X)\n",
+                              "    return total / batch_size\n"),
+    "own_model": ("loss_falls", "    loss_fn = bp.CrossEntropyLoss()\n",
+                  "    loss_fn = bp.CrossEntropyLoss()\n    model = make_model(rng)\n"),
     "backward_loss_value": ("train_step", BACKWARD, "    model.backward(loss)\n"),
     "returns_none": ("train_step", "    return loss\n", "    return None\n"),
     "returns_after": ("train_step", "    return loss\n",
@@ -117,9 +134,11 @@ CASES: dict[str, tuple[str, Any, Any]] = {
                         "bp.Linear(2, 2, rng=rng), bp.ReLU(), bp.Linear(2, 3, rng=rng),"),
     "diverged": ("loss_falls", TRAIN_OPT, "bp.optim.SGD(model.parameters(), lr=1e30)"),
     "exploded": ("loss_falls", TRAIN_OPT, "bp.optim.SGD(model.parameters(), lr=100.0)"),
-    "rising": ("loss_falls", (TRAIN_OPT, STEP),
-               ("bp.optim.SGD(model.parameters(), lr=1e-3)",
-                "    for p in model.parameters():\n        p.data += optimizer.lr * p.grad\n")),
+    # the update's sign flipped in train itself (train_step passes its check)
+    "rising": ("loss_falls", TRAIN_OPT,
+               "bp.optim.SGD(model.parameters(), lr=1e-3)\n"
+               "    optimizer.step = lambda: [p.data.__iadd__(1e-3 * p.grad)\n"
+               "                              for p in model.parameters()]"),
     "barely_moves": ("loss_falls", TRAIN_OPT, "bp.optim.Adam(model.parameters(), lr=1e-6)"),
     "weights_unchanged": ("loss_falls", "    return [train_epoch(",
                           "    optimizer.step = lambda: None\n    return [train_epoch("),
@@ -200,3 +219,51 @@ def test_an_epoch_returning_a_list_is_not_told_it_returned_none():
                      "train_epoch")
     assert result.status == "failed" and "did not return a number" in result.message
     assert WRONG["epoch_none"] not in result.why and "not a list" in result.why[0]
+
+
+def _refers(check_id: str, words: str) -> str:
+    return f"(see the `{check_id}` check: {words}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "score", "named"),
+    [
+        # a wrong train_step: the checks that run it say so first, train_epoch keeps its points
+        (ZERO, "", 4, {"train_step": WRONG["no_zero_grad"],
+                       **{part: "your train_step is wrong " + _refers("train_step", "forgot "
+                                                                      "optimizer.zero_grad()")
+                          for part in ("overfit_tiny", "loss_falls", "heldout")}}),
+        ("    return loss\n", "    return None\n", 5,
+         {"train_step": WRONG["returns_none"],
+          "loss_falls": _refers("train_step", "train_step returned None"),
+          "heldout": _refers("train_step", "train_step returned None")}),
+        (BACKWARD, "    model.backward(loss_fn.backward(loss))\n", 4,
+         {part: _refers("train_step", "loss_fn.backward() takes no argument")
+          for part in ("overfit_tiny", "loss_falls", "heldout")}),
+        # a wrong model: the training checks refer to the model check
+        ("bp.Linear(32, 3, rng=rng),\n    )", "bp.Linear(32, 3, rng=rng), bp.ReLU(),\n    )", 5,
+         {part: "your make_model is wrong " + _refers("model", "the model ends with an "
+                                                      "activation")
+          for part in ("overfit_tiny", "loss_falls", "heldout")}),
+        # an epoch mean divided by batch_size: the loss curve starts far above ln 3 because of
+        # it, not because of the learning rate; the model itself is fine (held-out passes)
+        ("    return total / len(X)\n", "    return total / batch_size\n", 9,
+         {"train_epoch": WRONG["divided_by_batch_size"],
+          "loss_falls": "your train_epoch is wrong " + _refers("train_epoch", "divided the "
+                                                               "summed loss by batch_size")}),
+        ("    loss_fn = bp.CrossEntropyLoss()\n",
+         "    loss_fn = bp.CrossEntropyLoss()\n    model = make_model(rng)\n", 8,
+         {"loss_falls": WRONG["own_model"], "heldout": WRONG["own_model"]}),
+    ],
+)
+def test_checks_that_rely_on_an_earlier_part_name_it_first(old, new, score, named):
+    card = check(EXERCISE, namespace=_ns(old, new))
+    assert_named(card, score, named)
+
+
+def test_train_epoch_is_checked_with_a_right_train_step_when_the_learners_fails():
+    card = check(EXERCISE, ["train_step", "train_epoch"],
+                 namespace=_ns("    return loss\n", "    return None\n"))
+    step, epoch = card.results
+    assert not step.passed and epoch.passed
+    assert "with a correct train_step in place of yours" in epoch.message

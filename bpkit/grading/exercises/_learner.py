@@ -1,18 +1,22 @@
-"""Shared by the layer exercises (03, 04, 09, 10): take the learner's class from the notebook.
+"""Shared by the exercise checks: take the learner's class or function from the notebook.
 
 A learner who imports, assigns or subclasses bpkit's own layer would pass every check
-without writing anything, so `layer_class` refuses that first, then anything that is not
-a class subclassing ``bp.Module``; each refusal is a card saying what to write instead.
+without writing anything, so `layer_class` (exercises 03, 04, 09, 10) refuses that first,
+then anything that is not a class subclassing ``bp.Module``; each refusal is a card saying
+what to write instead. `with_globals` runs a learner's function with some of the names it
+calls replaced by right ones (exercises 06, 07: one part checked on its own, or a helper
+shown to be the cause), without touching the learner's namespace.
 """
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 from bpkit.grading.feedback import CheckFailed, Feedback
 from bpkit.module import Module
 
-__all__ = ["layer_class"]
+__all__ = ["layer_class", "names_used", "with_globals"]
 
 
 def layer_class(ns: dict[str, Any], name: str, own: type) -> type:
@@ -32,3 +36,25 @@ def layer_class(ns: dict[str, Any], name: str, own: type) -> type:
             why=[f"keep the class statement given: class {name}(bp.Module):"],
         ))
     return cls
+
+
+def names_used(fn: Any) -> set[str]:
+    """The global and attribute names the code of the learner's function ``fn`` uses
+    (its nested functions' and lambdas' included); empty when ``fn`` is not a function."""
+    if not isinstance(fn, types.FunctionType):
+        return set()
+    return set(fn.__code__.co_names).union(
+        *(getattr(c, "co_names", ()) for c in fn.__code__.co_consts))
+
+
+def with_globals(fn: Any, replacements: dict[str, Any]) -> Any:
+    """A copy of the learner's function ``fn`` that finds ``replacements`` (name -> object)
+    among its globals; ``fn`` itself when it is not a plain function or calls none of them.
+    The learner's namespace is not changed."""
+    if not isinstance(fn, types.FunctionType) or not names_used(fn) & set(replacements):
+        return fn
+    scope = dict(fn.__globals__)
+    scope.update(replacements)
+    copy = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy

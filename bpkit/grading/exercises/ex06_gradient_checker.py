@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bpkit._known_gradients import CASES, Case
+from bpkit.grading.exercises._learner import names_used, with_globals
 from bpkit.grading.feedback import CheckFailed, Feedback, describe, short_exception
 from bpkit.grading.matching import blame, match, named, same
 from bpkit.grading.registry import register_check
@@ -796,11 +797,7 @@ def _fixed_by(fn: Any, names: list[str], p: Planted, seed: int, want: dict[str, 
     """True when the learner's gradient_errors ``fn`` agrees with ``want`` once its
     helpers ``names`` are the right ones (run as a copy: the learner's namespace is
     untouched)."""
-    scope = dict(fn.__globals__)
-    scope.update({n: _HELPERS[n] for n in names})
-    patched = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
-                                 fn.__closure__)
-    patched.__kwdefaults__ = fn.__kwdefaults__
+    patched = with_globals(fn, {n: _HELPERS[n] for n in names})
     layer, x, dy = _setup(p, seed)
     try:
         with np.errstate(all="ignore"):
@@ -815,8 +812,7 @@ def _broken_helpers(fn: Any, p: Planted, seed: int, want: dict[str, float]) -> l
     wrong: those whose right version, put in their place, makes it agree; [] if none."""
     if not isinstance(fn, types.FunctionType):
         return []
-    own = [n for n in _HELPERS if n in fn.__code__.co_names or any(
-        n in getattr(c, "co_names", ()) for c in fn.__code__.co_consts)]
+    own = [n for n in _HELPERS if n in names_used(fn)]
     own = [n for n in own if fn.__globals__.get(n, _HELPERS[n]) is not _HELPERS[n]]
     if not own or not _fixed_by(fn, own, p, seed, want):
         return []

@@ -8,6 +8,11 @@ loss, ``zero_grad``, backward pass and ``step`` (see ``_training``), so a missin
 misplaced line, a softmax before the loss, X shuffled without y or an unweighted epoch mean
 are named. ``train`` is run on a spiral made from a seed the notebook does not show and
 scored on a second, held-out spiral. Each recognised wrong answer is in ``WRONG``.
+
+One slip costs its own part: ``train_epoch`` is checked with a right ``train_step`` in place
+of a learner's that fails its check (the card says so), and the checks that run earlier
+parts (the memorising sanity check, the training) first name the failing part they rely on
+(`matching.earlier`) instead of diagnosing a learning rate.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.data import make_spiral
+from bpkit.grading.exercises._learner import names_used, with_globals
 from bpkit.grading.exercises._training import (
     MODEL_WRONG,
     TRAIN_WRONG,
@@ -26,20 +32,20 @@ from bpkit.grading.exercises._training import (
     RecordingOptimizer,
     TrainingRun,
     cached_run,
+    curve_problems,
     heldout_feedback,
-    is_affine,
     loss_falls_feedback,
     model_feedback,
     params_of,
     rows_are_probabilities,
     run_training,
 )
-from bpkit.grading.feedback import CheckFailed, Feedback, compare
-from bpkit.grading.matching import named, same
+from bpkit.grading.feedback import CheckFailed, Feedback, compare, short_exception
+from bpkit.grading.matching import earlier, named, same
 from bpkit.grading.registry import register_check
-from bpkit.layers import Linear, ReLU
+from bpkit.layers import GELU, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from bpkit.losses import CrossEntropyLoss
-from bpkit.module import Module, Sequential
+from bpkit.module import Module, Sequential, preserved
 from bpkit.optim import SGD, Adam
 from bpkit.train import evaluate
 
@@ -55,6 +61,9 @@ _MAX_PARAMS = 20_000
 #: every recognised wrong answer: key -> the sentence the card shows for it.
 WRONG: dict[str, str] = {
     **{k: v for k, v in MODEL_WRONG.items() if k != "shallow"},
+    "activation_output": "the model ends with an activation: its outputs are squeezed (never "
+    "negative after a ReLU, between 0 and 1 after a sigmoid), but logits are raw scores of "
+    "any sign; end with the last bp.Linear",
     # train_step
     "softmax_before_loss": "applied a softmax before CrossEntropyLoss: the loss expects "
     "logits (raw scores) and applies the log-softmax itself; pass model(Xb) to loss_fn "
@@ -75,6 +84,10 @@ WRONG: dict[str, str] = {
     "subtracts, p -= lr * grad; let optimizer.step() do it",
     "own_optimizer": "the weights changed, but not through the optimizer you were given: "
     "use the optimizer argument (optimizer.step()), do not make a new one",
+    "backward_logits": "model.backward was given the logits: it takes the gradient of the "
+    "loss with respect to the logits, model.backward(loss_fn.backward())",
+    "loss_backward_argument": "loss_fn.backward() takes no argument: the loss keeps what "
+    "its forward pass saw; call loss_fn.backward() and give its result to model.backward",
     "backward_loss_value": "model.backward takes the gradient of the loss with respect to "
     "the logits, loss_fn.backward() (an array of the logits' shape), not the loss value",
     "returns_none": "train_step returned None: return the batch's loss, the float loss_fn "
@@ -101,6 +114,8 @@ WRONG: dict[str, str] = {
     "loss per point, sum(loss_b * len(Xb)) / len(X)",
     "unweighted_mean": "averaged the batch losses without weighting them by their size: "
     "the last batch is smaller, so use sum(loss_b * len(Xb)) / len(X)",
+    "divided_by_batch_size": "divided the summed loss by batch_size: divide by len(X), the "
+    "number of points, since the last batch is smaller",
     "returned_sum": "returned the sum of the batch losses: divide by the number of points "
     "(weighting each batch's loss by its size)",
     "epoch_none": "train_epoch returned None: return the epoch's mean loss",
@@ -112,6 +127,8 @@ WRONG: dict[str, str] = {
     "too small (or some units are dead from the start); make it wider",
     # train
     **TRAIN_WRONG,
+    "own_model": "the loss fell but the model given to train did not change: train that "
+    "model (its parameters go to the optimizer); do not make a new one inside train",
     "data_modified": "train changed X or y in place (e.g. rng.shuffle(X)): the pairs of "
     "points and labels are broken; shuffle indices instead",
     "overfitting": "overfitting: the loss on the points train learnt from is close to 0 "
@@ -143,7 +160,22 @@ def _data(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def model(ns: dict[str, Any]) -> Feedback:
     """make_model(rng): 2 inputs -> 3 logits, non-linear, reproducible, initial loss near ln 3"""
     X, y = _data(_SEED + 10, 150)
-    return model_feedback(ns["make_model"], X, y, 3, tolerance=0.3, max_params=_MAX_PARAMS)
+    fb = model_feedback(ns["make_model"], X, y, 3, tolerance=0.3, max_params=_MAX_PARAMS)
+    if fb.passed and _ends_with_activation(ns["make_model"](np.random.default_rng(1)), X):
+        return _fail("activation_output", "the model's last layer is an activation")
+    return fb
+
+
+_ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)
+
+
+def _ends_with_activation(net: Module, X: np.ndarray) -> bool:
+    """True when ``net`` is a Sequential ending in an activation, or its outputs on ``X``
+    (train mode, as training starts) are never negative."""
+    if isinstance(net, Sequential) and net.layers and isinstance(net.layers[-1], _ACTIVATIONS):
+        return True
+    with preserved(net), np.errstate(all="ignore"):
+        return bool(np.all(np.asarray(net(X.copy())) >= 0))
 
 
 # -- part 2: one training step ---------------------------------------------------------------------
@@ -190,6 +222,19 @@ def _ascent_step(model: Module, loss_fn: Any, optimizer: Any, X: np.ndarray, y: 
     return loss
 
 
+def _logits_step(model: Module, loss_fn: Any, optimizer: Any, X: np.ndarray, y: np.ndarray
+                 ) -> float:
+    logits = model(X)
+    loss = loss_fn(logits, y)
+    optimizer.zero_grad()
+    model.backward(logits)
+    optimizer.step()
+    return loss
+
+
+#: wrong steps whose lines come in the right order, told apart by the weights they give.
+_WRONG_STEPS = ((_logits_step, "backward_logits"),)
+
 _STEP_LR, _STEP_N = 0.5, 12
 
 
@@ -234,6 +279,13 @@ def _call_step(fn: Any, s: _Setup, Xb: np.ndarray, yb: np.ndarray) -> Any:
     try:
         return fn(s.model, s.loss_fn, s.optimizer, Xb, yb)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, TypeError) and "backward() takes 1 positional argument" in str(exc) \
+                and "Loss" in str(exc):
+            raise CheckFailed(Feedback.fail(
+                "loss_fn.backward was given an argument",
+                got=f"{type(exc).__name__}: {exc}",
+                why=[WRONG["loss_backward_argument"]],
+            )) from None
         if "grad_output" in str(exc) and "float" in str(exc):
             raise CheckFailed(Feedback.fail(
                 "model.backward was given the loss value",
@@ -266,6 +318,9 @@ def _step_feedback(ns: dict[str, Any]) -> Feedback:
         key = _order_problem([tag for tag, _ in calls[1]], changed, params)
         message = ("after two calls of train_step (SGD, lr = 0.5), the weights differ from "
                    "forward, loss, zero_grad, backward, step")
+        if key is None:
+            key = named(params, ((_simulate(wrong)[0], k) for wrong, k in _WRONG_STEPS),
+                        **_PARAMS)
         if key is not None:
             return _fail(key, message)
         return Feedback.fail(message, why=["compare your lines with the five of the loop"])
@@ -349,7 +404,18 @@ def _run_epochs(fn: Any, seed: int, epochs: int) -> tuple[_Setup, list[Any], lis
 
 
 def _epoch_feedback(ns: dict[str, Any]) -> Feedback:
+    """train_epoch's own result: with a right train_step in place of the learner's when
+    theirs fails its check (one slip costs its own part), and the card says so."""
     fn = ns["train_epoch"]
+    if "train_step" not in names_used(fn) or _outcome(train_step, ns).passed:
+        return _epoch_of(fn)
+    fb = _epoch_of(with_globals(fn, {"train_step": _right_step}))
+    fb.message += (" (run with a correct train_step in place of yours, which fails its own "
+                   "check)")
+    return fb
+
+
+def _epoch_of(fn: Any) -> Feedback:
     s, outs, logs = _run_epochs(fn, 72, 2)
     n, b = _EPOCH_N, _EPOCH_B
     where = {row.tobytes(): i for i, row in enumerate(s.X)}
@@ -408,7 +474,9 @@ def _epoch_feedback(ns: dict[str, Any]) -> Feedback:
         if same(value, right, **_LOSS):
             continue
         key = named(value, [(losses[-1], "returned_last"), (losses.mean(), "unweighted_mean"),
-                            (losses.sum(), "returned_sum")], **_LOSS)
+                            (losses.sum(), "returned_sum"),
+                            (np.sum(losses * sizes) / _EPOCH_B, "divided_by_batch_size")],
+                    **_LOSS)
         if key:
             return _fail(key, f"epoch {epoch}: train_epoch returned {value:.6f}",
                          expected=f"{right:.6f}", got=f"{value:.6f}")
@@ -428,6 +496,74 @@ def _epoch_feedback(ns: dict[str, Any]) -> Feedback:
 def train_epoch(ns: dict[str, Any]) -> Feedback:
     """train_epoch: every point once per epoch, shuffled with rng, mean loss per point"""
     return _epoch_feedback(ns)
+
+
+# -- what the later checks rely on ---------------------------------------------------------------
+
+
+def _outcome(check: Any, ns: dict[str, Any]) -> Feedback:
+    """The feedback of ``check`` on ``ns``; a failure naming what it raised if it raised
+    (NotImplementedError, a part not attempted yet, goes through)."""
+    try:
+        with np.errstate(all="ignore"):
+            return check(ns)
+    except CheckFailed as exc:
+        return exc.feedback
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the check's own card reports the error
+        return Feedback.fail(f"your code raised {short_exception(exc, [__file__])}")
+
+
+#: check id -> (the check, what its failure means for a check that relies on it).
+_PARTS: dict[str, tuple[Any, str]] = {
+    "model": (model, "your make_model is wrong"),
+    "train_step": (train_step, "your train_step is wrong"),
+    "train_epoch": (train_epoch, "your train_epoch is wrong"),
+}
+
+
+def _relies_on(ns: dict[str, Any], ids: tuple[str, ...], message: str) -> Feedback | None:
+    """The failure of a check that relies on the parts ``ids`` (in the notebook's order)
+    when one of them fails its own check (`matching.earlier`: its cause, once), else None."""
+    for check_id in ids:
+        check, what = _PARTS[check_id]
+        fb = _outcome(check, ns)
+        if not fb.passed:
+            return earlier(fb, check_id, what, message)
+    return None
+
+
+def _used_by_train(ns: dict[str, Any]) -> tuple[str, ...]:
+    """The parts ``train`` runs: make_model's model always, train_epoch if train calls it,
+    train_step if train or train_epoch calls it."""
+    train_names = names_used(ns.get("train"))
+    ids = ["model"]
+    if "train_step" in train_names or ("train_epoch" in train_names
+                                       and "train_step" in names_used(ns.get("train_epoch"))):
+        ids.append("train_step")
+    if "train_epoch" in train_names:
+        ids.append("train_epoch")
+    return tuple(ids)
+
+
+def _training_check(ns: dict[str, Any], judge: Any) -> Feedback:
+    """``judge(run)`` of the learner's training run; when it fails (or the run raises), the
+    failure of a part ``train`` relies on comes first."""
+    try:
+        fb = judge(_run(ns))
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        message = (exc.feedback.message if isinstance(exc, CheckFailed)
+                   else "train raised an error")
+        cause = _relies_on(ns, _used_by_train(ns), message)
+        if cause is None:
+            raise
+        return cause
+    if fb.passed:
+        return fb
+    return _relies_on(ns, _used_by_train(ns), fb.message) or fb
 
 
 # -- part 4: sanity check 2, memorise 10 points ----------------------------------------------------
@@ -451,21 +587,24 @@ def overfit_tiny(ns: dict[str, Any]) -> Feedback:
                              why=[WRONG["not_module"]])
     loss_fn = CrossEntropyLoss()
     optimizer = Adam(net.parameters(), lr=0.01)
-    with np.errstate(all="ignore"):
-        for _ in range(300):
-            ns["train_step"](net, loss_fn, optimizer, X, y)
-        final = float(loss_fn(net(X), y))
+    try:
+        with np.errstate(all="ignore"):
+            for _ in range(300):
+                ns["train_step"](net, loss_fn, optimizer, X, y)
+            final = float(loss_fn(net(X), y))
+    except NotImplementedError:
+        raise
+    except Exception:
+        cause = _relies_on(ns, ("model", "train_step"), "your train_step raised an error here")
+        if cause is None:
+            raise
+        return cause
     correct = int(np.sum(np.asarray(net(X)).argmax(axis=1) == y))
     if final < 0.05 and correct == 10:
         return Feedback.ok(f"300 Adam steps on 10 points: loss {final:.2g}, 10/10 right")
     message = f"after 300 Adam steps (lr = 0.01) on 10 points: loss {final:.3g}, " \
               f"{correct}/10 right"
-    if not _step_feedback(ns).passed:
-        return Feedback.fail(message, why=["train_step fails its own check (see above): fix "
-                                           "it first"])
-    if is_affine(net, 2, np.random.default_rng(0)):
-        return _fail("linear", message)
-    return _fail("cannot_memorise", message)
+    return _relies_on(ns, ("model", "train_step"), message) or _fail("cannot_memorise", message)
 
 
 # -- part 5: train, scored on a held-out spiral ---------------------------------------------
@@ -496,7 +635,7 @@ def _run(ns: dict[str, Any]) -> TrainingRun:
 )
 def loss_falls(ns: dict[str, Any]) -> Feedback:
     """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
-    return loss_falls_feedback(_run(ns), WRONG, 3)
+    return _training_check(ns, lambda run: _own_model(run) or loss_falls_feedback(run, WRONG, 3))
 
 
 @register_check(
@@ -510,9 +649,24 @@ def loss_falls(ns: dict[str, Any]) -> Feedback:
 )
 def heldout(ns: dict[str, Any]) -> Feedback:
     """at least 95% accuracy on a held-out spiral the grader generates"""
-    run = _run(ns)
+    return _training_check(ns, _heldout_of)
+
+
+def _heldout_of(run: TrainingRun) -> Feedback:
     scores = (f"held-out accuracy {run.heldout_accuracy:.1%} ({_N_HELDOUT} points), "
               f"training accuracy {run.train_accuracy:.1%}")
+    if run.heldout_accuracy < HELDOUT_THRESHOLD and _own_model(run):
+        return _own_model(run, scores)
     return heldout_feedback(run, scores, WRONG, threshold=HELDOUT_THRESHOLD, n_classes=3,
                             overfit_train=0.98, overfit_gap=0.05,
                             close="close: train a little longer or try another learning rate")
+
+
+def _own_model(run: TrainingRun, scores: str = "") -> Feedback | None:
+    """A failure when the losses train returned fell but the model it was given did not
+    change (train trained a model of its own), else None."""
+    if run.changed or run.modified or curve_problems(run.losses, WRONG, np.log(3)):
+        return None
+    curve = f"loss {run.losses[0]:.4g} in epoch 1, {run.losses[-1]:.4g} in epoch {len(run.losses)}"
+    return _fail("own_model", f"{scores}; " * bool(scores) + f"the model given to train is "
+                 f"unchanged, while the losses fell ({curve})")
