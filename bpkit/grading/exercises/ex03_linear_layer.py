@@ -94,6 +94,17 @@ def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Fee
     msg = _shape(str(exc))
     got = short_exception(exc, [__file__])
     head = f"{where} raised a shape error for x of shape ({n}, {fin}) in Linear({fin}, {fout})"
+    if "broadcast" in msg and where == "forward":
+        if f"({fout},{n})" in msg:
+            why = (f"W @ x.T has shape (out, N) = ({fout}, {n}), one column per example; here "
+                   "each example is a row of x, so y = x @ W.T + b, shape (N, out)")
+        elif f"({n},{fin})" in msg:
+            why = ("* multiplies entry by entry: each output is a weighted sum of the inputs, "
+                   "the matrix product x @ W.T (then + b)")
+        else:
+            why = ("two arrays of different shapes were combined: x is (N, in), weight "
+                   "(out, in), bias (out,); y = x @ W.T + b is (N, out)")
+        return Feedback.fail(head, got=got, why=[why])
     if "broadcast" in msg:
         if f"({fout},)" in msg and f"({n},{fout})" in msg:
             return Feedback.fail(
@@ -110,7 +121,21 @@ def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Fee
                 f"the bias gradient was summed over axis=1 (the outputs): it came out of "
                 f"shape (N,) = ({n},), but bias.grad has shape (out,) = ({fout},); sum over "
                 "the batch, grad_output.sum(axis=0)"])
-        if f"({fin},{fout})" in msg and f"({fout},{fin})" in msg:
+        if f"({fout},)" in msg and f"(1,{fout})" in msg and n != 1:
+            return Feedback.fail(head, got=got, why=[
+                f"the bias gradient kept the batch axis (keepdims=True): shape (1, out) = "
+                f"(1, {fout}), but bias.grad has shape (out,) = ({fout},); use "
+                "grad_output.sum(axis=0)"])
+        if f"({fout},{n})" in msg and f"({n},{fin})" in msg:
+            return Feedback.fail(head, got=got, why=[
+                "* multiplies entry by entry: the weight gradient sums over the batch, the "
+                f"matrix product grad_output.T @ x, shape (out, in) = ({fout}, {fin})"])
+        if f"({n},{n})" in msg and n not in (fin, fout):
+            return Feedback.fail(head, got=got, why=[
+                f"a product came out of shape (N, N) = ({n}, {n}), one entry per pair of "
+                "examples (grad_output @ x.T): the weight gradient sums over the batch, "
+                f"grad_output.T @ x, shape (out, in) = ({fout}, {fin})"])
+        if fin != fout and f"({fin},{fout})" in msg and f"({fout},{fin})" in msg:
             return Feedback.fail(
                 head,
                 got=got,
@@ -129,15 +154,15 @@ def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Fee
             ],
         )
     if "doesnothaveenoughdimensions(has0" in msg:
-        return Feedback.fail(
-            head,
-            got=got,
-            why=[
-                "one operand of the matrix product is not an array but None or a single number: "
-                "does forward keep its input for backward (self._x = x), and does backward use "
-                "that array?"
-            ],
-        )
+        if where == "forward":
+            why = ("one operand of the matrix product is not an array: compute with "
+                   "self.weight.data, the array, not self.weight, the Parameter that holds it")
+        else:
+            why = ("one operand of the matrix product is not an array but None or a single "
+                   "number: does forward keep its input for backward (self._x = x), and does "
+                   "backward use that array and self.weight.data (not the Parameter "
+                   "self.weight)?")
+        return Feedback.fail(head, got=got, why=[why])
     if "matmul" in msg or "notaligned" in msg or "mismatch" in msg:
         if where == "forward":
             why = (
@@ -164,16 +189,35 @@ def _call(fn: Any, arg: np.ndarray, where: str, case: tuple[int, int, int]) -> A
         if explained is None:
             raise
         raise CheckFailed(explained) from None
+    except (TypeError, AttributeError) as exc:
+        if "'Parameter'" not in str(exc):
+            raise
+        raise CheckFailed(Feedback.fail(
+            f"{where} used a Parameter where its array belongs",
+            got=short_exception(exc, [__file__]),
+            why=["self.weight and self.bias are Parameters that hold the arrays: compute with "
+                 "self.weight.data and self.bias.data, e.g. x @ self.weight.data.T + "
+                 "self.bias.data"],
+        )) from None
 
 
 class _SetAside:
-    """Stands in for a parameter's ``.grad`` whose update another check judges: it takes
-    any ``+=``, ``+`` or ``=`` (of any shape) and keeps nothing."""
+    """Stands in for what another check judges: a parameter's ``.grad`` (it takes any
+    ``+=`` or ``=``, of any shape) or, while dx and db are checked after a dW formula
+    raised, the input forward kept. Any arithmetic with it gives itself, NumPy's too
+    (``__array_ufunc__ = None``), and it keeps nothing."""
+
+    __array_ufunc__ = None
 
     def __iadd__(self, other: Any) -> _SetAside:
         return self
 
-    __add__ = __radd__ = __iadd__
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __iadd__
+    __matmul__ = __rmatmul__ = __truediv__ = __rtruediv__ = __iadd__
+
+    @property
+    def T(self) -> _SetAside:  # noqa: N802 - NumPy's name
+        return self
 
 
 def _x_changed(x: np.ndarray, where: str) -> Feedback:
@@ -203,27 +247,65 @@ def _run_forward(layer: Module, x: np.ndarray, case: tuple[int, int, int]) -> np
     return out
 
 
+_WEIGHTS_CHANGED = Feedback.fail(
+    "backward changed the layer's weight or bias",
+    why=["backward changed self.weight.data or self.bias.data: backward only adds the "
+         "gradients into .grad; the optimizer's step (w -= lr * grad) changes the weights, "
+         "after backward"],
+)
+
+
+def _kept(layer: Module, x_in: np.ndarray) -> list[str]:
+    """The attributes of ``layer`` that hold the input ``x_in`` forward was given."""
+    return [k for k, v in vars(layer).items()
+            if isinstance(v, np.ndarray) and v.shape == x_in.shape and np.array_equal(v, x_in)]
+
+
 def _run_backward(
     layer: Module,
     x: np.ndarray,
     dy: np.ndarray,
     case: tuple[int, int, int],
     aside: tuple[str, ...] = (),
+    *,
+    x_aside: bool = False,
+    keep: str | None = None,
 ) -> tuple[Any, tuple[str, Feedback] | None]:
     """Forward and backward on copies of ``x`` and ``dy``, the ``.grad`` of the parameters
-    ``aside`` set aside; returns dx and (the check that owns it, the failure) for an input
-    written in place, or None."""
+    ``aside`` set aside (and, with ``x_aside``, the input forward kept: for dx and db, which
+    do not need it, after a dW formula raised); returns dx and (the check that owns it, the
+    failure) for an input or the weights written in place, or None. With ``keep``, an
+    error raised after that parameter's ``.grad`` was updated is left to the part that owns
+    the failing line (dx is then None)."""
     x_in = x.copy()
-    _call(layer, x_in, "forward", case)
+    try:
+        _call(layer, x_in, "forward", case)
+    except CheckFailed as exc:
+        raise CheckFailed(earlier(exc.feedback, "forward", "your forward raises an error",
+                                  "forward failed, so backward could not be checked")) from None
     changed = None if np.array_equal(x_in, x) else ("forward", _x_changed(x, "forward"))
     for name in aside:
         getattr(layer, name).grad = _SetAside()
+    for name in _kept(layer, x_in) if x_aside else ():
+        vars(layer)[name] = _SetAside()
+    weights = [layer.weight.data.copy(), layer.bias.data.copy()]
+    before = None if keep is None else np.array(getattr(layer, keep).grad, copy=True)
     dy_in = dy.copy()
-    dx = _call(layer.backward, dy_in, "backward", case)
+    try:
+        dx = _call(layer.backward, dy_in, "backward", case)
+    except Exception:
+        grad = None if keep is None else getattr(layer, keep).grad
+        if grad is None or (isinstance(grad, np.ndarray) and np.array_equal(grad, before)):
+            raise
+        dx = None  # the line that raised comes after this part's: another part reports it
     if changed is None and not np.array_equal(x_in, x):
         changed = ("backward_input", _x_changed(x, "backward"))
     if changed is None and not np.array_equal(dy_in, dy):
         changed = ("backward_input", _DY_CHANGED)
+    now = [layer.weight.data, layer.bias.data]
+    if changed is None and not all(isinstance(a, np.ndarray) and np.array_equal(a, b)
+                                   for a, b in zip(now, weights, strict=True)):
+        changed = ("backward_input", _WEIGHTS_CHANGED)
     return dx, changed
 
 
@@ -246,6 +328,11 @@ WRONG_INPUT_GRAD: list[tuple[Callable[..., np.ndarray], str]] = [
         "dx computed with W.T: dx = grad_output @ W (shape (N, out) @ (out, in) = (N, in))",
     ),
     (lambda x, w, dy: x, "returned the input x, not its gradient dx = grad_output @ W"),
+    (
+        lambda x, w, dy: w @ dy.T,
+        "dx came out transposed, (in, N): W @ grad_output.T has one column per example, but "
+        "dx has one row per example, grad_output @ W, shape (N, in)",
+    ),
     (
         lambda x, w, dy: dy @ w / len(x),
         "divided by N inside the layer: the loss's gradient already holds the 1/N of the mean, "
@@ -303,11 +390,22 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
         n, fin, fout = case
         layer, x, dy = _setup(ns, n, fin, fout, seed=20 + i)
         w = layer.weight.data.copy()
-        dx, changed = _run_backward(layer, x, dy, case, aside=("weight", "bias"))
+        try:
+            dx, changed = _run_backward(layer, x, dy, case, aside=("weight", "bias"))
+        except Exception as exc:  # noqa: BLE001 - maybe a dW formula: try without x
+            dx, changed = _without_x(exc, ns, case, seed=20 + i)
         if changed is not None:
             owner, fb = changed
             if owner == "backward_input":
                 return fb
+        if isinstance(dx, _SetAside):
+            return Feedback.fail(
+                "backward computed dx from a parameter's .grad",
+                expected=f"dx of shape {x.shape}",
+                why=["dx was computed from self.weight.grad (the gradient collected so far): "
+                     "the weight's value is self.weight.data, dx = grad_output @ "
+                     "self.weight.data"],
+            )
         if dx is None:
             return Feedback.fail(
                 "backward returned None",
@@ -330,6 +428,29 @@ def backward_input(ns: dict[str, Any]) -> Feedback:
     return Feedback.ok(f"right on {len(CASES)} shapes")
 
 
+def _without_x(exc: Exception, ns: dict[str, Any], case: tuple[int, int, int], seed: int,
+               aside: tuple[str, ...] = ("weight", "bias"), keep: str | None = None
+               ) -> tuple[Any, tuple[str, Feedback] | None]:
+    """Backward again on a fresh layer whose kept input is set aside: dx and db do not need
+    x, so a dW formula that raised (``exc``) does not stop them. ``exc`` is raised again
+    when backward still fails, or returns a dx that was computed from x."""
+    layer, x, dy = _setup(ns, *case, seed=seed)
+    try:
+        dx, changed = _run_backward(layer, x, dy, case, aside=aside, x_aside=True, keep=keep)
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        layer, x, dy = _setup(ns, *case, seed=seed)
+        try:  # an optimizer step in backward uses the real .grad: run it as it is
+            _, changed = _run_backward(layer, x, dy, case)
+        except Exception:  # noqa: BLE001
+            changed = None
+        if changed is None or changed[1] is not _WEIGHTS_CHANGED:
+            raise exc from None
+        return None, changed
+    if keep is None and not isinstance(dx, np.ndarray):
+        raise exc
+    return dx, changed
+
+
 def _owned(changed: tuple[str, Feedback], fb: Feedback) -> Feedback:
     """``fb``, a part gone wrong after an input was written in place, refers to the check
     that reports the write (``changed``: that check and its failure)."""
@@ -337,16 +458,37 @@ def _owned(changed: tuple[str, Feedback], fb: Feedback) -> Feedback:
     return earlier(cause, owner, "your code writes into an input it was given", fb.message)
 
 
+def _two_calls(ns: dict[str, Any], name: str, case: tuple[int, int, int], seed: int,
+               x_aside: bool = False) -> tuple[np.ndarray, Any, Any, tuple[str, Feedback] | None]:
+    """x, ``name``.grad after one backward and after a second one, and an input written in
+    place (see `_run_backward`); the other parameter's .grad is set aside, and an error
+    raised after this part's line is left to the part that owns it."""
+    other = ("bias",) if name == "weight" else ("weight",)
+    layer, x, dy = _setup(ns, *case, seed=seed)
+    _, changed = _run_backward(layer, x, dy, case, aside=other, x_aside=x_aside, keep=name)
+    first = np.array(getattr(layer, name).grad, copy=True)
+    _run_backward(layer, x, dy, case, aside=other, x_aside=x_aside, keep=name)
+    return x, first, getattr(layer, name).grad, changed
+
+
 def _accumulates(ns: dict[str, Any], name: str, expected: Any) -> Feedback:
     """Two backward passes without zero_grad add up: ``name``.grad doubles."""
-    other = ("bias",) if name == "weight" else ("weight",)
     for i, case in enumerate(CASES):
         n, fin, fout = case
         layer, x, dy = _setup(ns, n, fin, fout, seed=30 + i)
         want = expected(x, dy)
-        _, changed = _run_backward(layer, x, dy, case, aside=other)
+        y = x @ layer.weight.data.T + layer.bias.data
+        try:
+            _, first, second, changed = _two_calls(ns, name, case, 30 + i)
+        except Exception as exc:  # noqa: BLE001 - db does not need x: try without it
+            if name != "bias":
+                raise
+            try:
+                _, first, second, changed = _two_calls(ns, name, case, 30 + i, x_aside=True)
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                raise exc from None
         fb = match(
-            getattr(layer, name).grad,
+            first,
             want,
             [
                 (
@@ -359,15 +501,24 @@ def _accumulates(ns: dict[str, Any], name: str, expected: Any) -> Feedback:
                     f"divided by N = {n} inside the layer: the loss's gradient already "
                     "holds the 1/N of the mean; the layer must not average again",
                 ),
+                (
+                    dy.T @ y if name == "weight" and fin == fout else None,
+                    "the weight gradient was computed from the layer's output y: forward must "
+                    "keep its input (self._x = x), and dW = grad_output.T @ x",
+                ),
+                (
+                    np.full(fout, dy.sum()) if name == "bias" else None,
+                    "summed over every axis: grad_output.sum() is one number, added to every "
+                    "entry of bias.grad; sum over the batch only, grad_output.sum(axis=0)",
+                ),
             ],
             name=f"{name}.grad after one backward (x of shape {x.shape})",
             batch_size=n,
         )
         if not fb.passed:
             return fb if changed is None else _owned(changed, fb)
-        _run_backward(layer, x, dy, case, aside=other)
         fb = match(
-            getattr(layer, name).grad,
+            second,
             2 * want,
             [
                 (
@@ -432,6 +583,15 @@ def gradcheck(ns: dict[str, Any]) -> Feedback:
             if explained is None:
                 raise
             return _first_part(ns, explained)
+        except NotImplementedError:  # the untouched stub: not attempted
+            raise
+        except Exception as exc:  # noqa: BLE001 - said once, by the part that raises it
+            raised = Feedback.fail("the gradient check raised an error",
+                                   got=short_exception(exc, [__file__]))
+            fb = _first_part(ns, raised)
+            if fb is raised:
+                raise
+            return fb
         what = f"Linear({fin}, {fout}) on x of shape {x.shape}"
         fb = gradcheck_feedback(report, what=what)
         if not fb.passed:
