@@ -44,6 +44,12 @@ from bpkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from bpkit.module import Module, Sequential, preserved
 from bpkit.saving import save as bp_save
 from bpkit.widgets import _playground_render as render
+from bpkit.widgets._playground_csv import (
+    MAX_ROWS,
+    PlaygroundCSV,
+    parse_playground_csv,
+    read_playground_csv,
+)
 from bpkit.widgets._playground_data import (
     ACTIVATIONS,
     CLASSIFICATION_SETS,
@@ -63,17 +69,25 @@ from bpkit.widgets._playground_data import (
     make_playground_data,
 )
 from bpkit.widgets._playground_diagram import NetworkDiagram, UpdateTrace, trace_update
+from bpkit.widgets._playground_export import (
+    ScriptSpec,
+    data_copy_name,
+    data_table,
+    write_export,
+)
 
 __all__ = [
     "ACTIVATIONS",
     "CLASSIFICATION_SETS",
     "FEATURES",
     "LEARNING_RATES",
+    "MAX_ROWS",
     "OPTIMIZERS",
     "REGRESSION_SETS",
     "REG_RATES",
     "Playground",
     "make_playground_data",
+    "read_playground_csv",
 ]
 
 DOMAIN = 3.0  # the heatmaps show [-3, 3]^2 for the built-in sets
@@ -228,6 +242,15 @@ class Playground:
         self.import_button = widgets.Button(description="Import JSON")
         self.save_path = widgets.Text(value="playground.npz", description="file")
         self.save_button = widgets.Button(description="Save model")
+        self.upload = widgets.FileUpload(accept=".csv", multiple=False, description="CSV file")
+        self.code_path = widgets.Text(value="playground.py", description="script")
+        self.export_code_button = widgets.Button(
+            description="Export code", tooltip="write a bpkit and a PyTorch script that train "
+            "this setup again")
+        self.csv: PlaygroundCSV | None = None  # the CSV file the data came from, if any
+        self._csv_bytes = b""  # its content as read
+        self._csv_path: Path | None = None  # its path (None for an upload)
+        self._off_script = ""  # why an exported script would not reproduce this run
         self.message = widgets.HTML()
         self.stats = widgets.HTML()
         self.grad_flow = widgets.HTML()
@@ -270,6 +293,8 @@ class Playground:
         self.export_button.on_click(self._on_export)
         self.import_button.on_click(self._on_import)
         self.save_button.on_click(self._on_save)
+        self.upload.observe(self._on_upload, names="value")
+        self.export_code_button.on_click(self._on_export_code)
         self.diagram.start_button.on_click(self._on_step_through)
 
         def column(title: str, *children: Any) -> Any:
@@ -285,7 +310,7 @@ class Playground:
             widgets.HBox([self.regularization, self.reg_rate, self.task]),
             widgets.HBox([
                 column("DATA", self.dataset, self.ratio, self.noise, self.batch_size,
-                       widgets.HBox([self.seed, self.regenerate_button])),
+                       widgets.HBox([self.seed, self.regenerate_button]), self.upload),
                 column("FEATURES", *feature_rows),
                 column("HIDDEN LAYERS", widgets.HBox([self.add_layer_button,
                                                       self.remove_layer_button,
@@ -299,6 +324,7 @@ class Playground:
             self.message,
             widgets.HBox([self.export_button, self.import_button, self.config_text]),
             widgets.HBox([self.save_path, self.save_button]),
+            widgets.HBox([self.code_path, self.export_code_button]),
         ])
         self.box.add_class("bpkit-playground")
         self.noise.disabled = self._custom is not None  # your data come with their own noise
@@ -393,6 +419,7 @@ class Playground:
         if not self.is_regression:
             self.history.update(train_accuracy=[], test_accuracy=[])
         self.grad_norms = [0.0] * (len(self.hidden) + 1)
+        self._off_script = ""
         self.last_update = None
         self.diagram.end_trace()
         self._record()
@@ -624,6 +651,9 @@ class Playground:
     def _on_task_change(self, change: Any) -> None:
         if self._quiet:
             return
+        if self.dataset.value == "custom" and self.csv is not None:
+            self._reread_csv(change)
+            return
         if self.dataset.value == "custom":
             if change["new"] == "classification" and self._custom[1].dtype.kind == "f":
                 self._quiet = True
@@ -661,15 +691,27 @@ class Playground:
     def _on_optimizer_change(self, change: Any) -> None:
         if self._quiet:
             return
+        self._note_change(change)
         if change["owner"] is self.lr:
             self.opt.lr = float(self.lr.value)  # keeps the optimiser's state
         else:
             self._make_optimizer()  # a new optimiser, fresh state, same weights
         self.render()
 
-    def _on_training_change(self, _change: Any = None) -> None:
+    def _on_training_change(self, change: Any = None) -> None:
         if not self._quiet:
+            self._note_change(change)
             self.render()
+
+    def _note_change(self, change: Any) -> None:
+        """Remember that a training setting changed after training started (for exports)."""
+        if self.epoch and not self._off_script and change is not None:
+            name = change["owner"].description
+            self._off_script = (f"the {name} changed at epoch {self.epoch}, after training "
+                                "had started, and this script trains every epoch with the "
+                                "current settings, so its losses differ from the "
+                                "Playground's; press Reset and train again for a run it "
+                                "reproduces")
 
     def _on_show_test(self, _change: Any = None) -> None:
         self.render()
@@ -822,6 +864,129 @@ class Playground:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the trained model with ``bp.save`` (load it into ``from_json(...).model``)."""
         return bp_save(self.model, path)
+
+    # -- data from a CSV file -----------------------------------------------------------------
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str], *, task: str | None = None,
+                 header: bool | None = None, **settings: Any) -> Playground:
+        """A Playground on the points of a CSV file: columns x1, x2 and a label or target.
+
+        The file is only read. ``task=None`` reads the third column as class labels when it
+        holds whole numbers with at most 10 distinct values, else as regression targets;
+        the sorted labels become classes 0, 1, ... The first row is a header when none of
+        its cells is a number (``header=None``). At most ``MAX_ROWS`` (10,000) data rows.
+        ``settings`` are ``Playground``'s (``hidden=``, ``lr=``, ``seed=``, ...).
+
+        Shape:
+            a file of N rows -> the Playground's custom data X (N, 2), y (N,).
+        """
+        path = Path(path)
+        data = read_playground_csv(path, task=task, header=header)
+        app = cls(X=data.X, y=data.y, task=data.task, **settings)
+        app._use_csv(data, path.read_bytes(), path.resolve())
+        return app
+
+    def _use_csv(self, data: PlaygroundCSV, content: bytes, path: Path | None) -> None:
+        """Train on the points of ``data`` (read from ``content``) from now on."""
+        X, y, task = check_custom(data.X, data.y, data.task)
+        self.pause()
+        self.csv, self._csv_bytes, self._csv_path = data, content, path
+        self._custom = (X, y)
+        self._quiet = True
+        try:
+            sets = ("custom",) + CLASSIFICATION_SETS + REGRESSION_SETS
+            if "custom" not in self.dataset.options:
+                self.dataset.options = [(DATASET_LABELS[s], s) for s in sets]
+            self.dataset.value = "custom"
+            self.task.value = task
+        finally:
+            self._quiet = False
+        self.noise.disabled = True  # your data come with their own noise
+        self._on_data_change()
+        self._say(data.summary())
+
+    def _on_upload(self, change: Any) -> None:
+        """Read the uploaded CSV file (ipywidgets 8: a tuple of dicts, content a memoryview)."""
+        if not change["new"]:
+            return
+        item = change["new"][-1]
+        name, content = str(item["name"]), bytes(item["content"])
+        self.upload.value = ()  # the widget keeps no copy; the same file can come again
+        try:
+            data = parse_playground_csv(content, name)
+        except ValueError as e:
+            self._say(f"Could not use the upload: {e}", error=True)
+            return
+        self._use_csv(data, content, None)
+
+    def _reread_csv(self, change: Any) -> None:
+        """The problem type changed on CSV data: read the file's content again for it."""
+        assert self.csv is not None
+        try:
+            data = parse_playground_csv(self._csv_bytes, self.csv.name, task=change["new"],
+                                        header=self.csv.header)
+        except ValueError as e:
+            self._quiet = True
+            try:
+                self.task.value = change["old"]
+            finally:
+                self._quiet = False
+            self._say(str(e), error=True)
+            return
+        self._use_csv(data, self._csv_bytes, self._csv_path)
+
+    # -- export as code -------------------------------------------------------------------
+    def export_code(self, path: str | os.PathLike[str] = "playground.py", *,
+                    epochs: int | None = None) -> list[Path]:
+        """Write a bpkit script (``path``) and a PyTorch one (``<stem>_torch.py``).
+
+        Each rebuilds this setup (data, features, network, optimiser, seed), trains it for
+        ``epochs`` (default: the epochs trained here, or 100 before any) and prints the
+        final losses and accuracies; the bpkit script prints the Playground's own numbers.
+        Built-in data are made again by bpkit's generator from the name and the seed; a
+        CSV file is read at its path (if it still holds the same bytes); an upload or
+        ``X``/``y`` data go to ``<stem>_data_<hash>.csv`` beside the scripts. Files not
+        written by an export are never replaced. Returns the paths written.
+        """
+        epochs = int_in(self.epoch or 100 if epochs is None else epochs, 1, 10**6, "epochs")
+        path = Path(path)
+        data, content, header = "builtin", None, False
+        data_path: str | None = None
+        beside = False
+        if self.dataset.value == "custom":
+            if self.csv is not None:
+                data, header = "csv", self.csv.header
+                same = self._csv_path is not None and self._csv_path.is_file() and (
+                    self._csv_path.read_bytes() == self._csv_bytes)
+                if same:
+                    data_path = str(self._csv_path)
+                else:
+                    content = self._csv_bytes
+            else:
+                data, content = "table", data_table(*self._custom, self.is_regression)
+            if content is not None:
+                data_path, beside = data_copy_name(path, content), True
+        spec = ScriptSpec(
+            config=self.config, sizes=(len(self.features), *self.hidden,
+                                       self._linears()[-1].out_features),
+            epochs=epochs, test_size=len(self.X_test),
+            n_points=len(self.X_train) + len(self.X_test), data=data, data_path=data_path,
+            beside_script=beside, header=header, trained=self.epoch, note=self._off_script)
+        return write_export(path, spec, content)
+
+    def _on_export_code(self, _button: Any = None) -> None:
+        try:
+            paths = self.export_code(self.code_path.value)
+        except (OSError, ValueError) as e:
+            self._say(f"Export failed: {e}", error=True)
+            return
+        data = f" and the data to {paths[2].name}" if len(paths) > 2 else ""
+        text = (f"Wrote {paths[0]} (bpkit) and {paths[1]} (PyTorch){data}: "
+                f"run python {paths[0].name} to train this setup again.")
+        if self._off_script:
+            self._say(f"{text} Note: {self._off_script}.", error=True)
+        else:
+            self._say(text)
 
     # -- drawing ----------------------------------------------------------------------------
     def _say(self, text: str, error: bool = False) -> None:
