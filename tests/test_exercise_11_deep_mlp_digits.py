@@ -50,6 +50,12 @@ CASES: dict[str, tuple[str, Any, Any]] = {
     "constant_blowup": ("standardize", WHERE, "    std = std + 1e-8\n"),
     "standardize_in_place": ("standardize", RETURN_Z, "    X -= mean\n    X /= std\n"
                              "    return X\n"),
+    "standardized_train": ("standardize", RETURN_Z, "    return (X_train - mean) / std\n"),
+    "divided_by_variance": ("standardize", RETURN_Z, "    return (X - mean) / std**2\n"),
+    "layer_sizes": ("model", "bp.BatchNorm1d(128)", "bp.BatchNorm1d(64)"),
+    "activation_output": ("model", END, "bp.Linear(64, 10, rng=rng), bp.ReLU(),\n    )"),
+    "argmax_flat": ("predict", ".argmax(axis=1)", ".argmax()"),
+    "forced_train": ("predict", "    model.train(was_training)\n", "    model.train()\n"),
     "not_module": ("model", END, END + ".layers"),
     "input_size": ("model", "bp.Linear(64, 128, rng=rng)", "bp.Linear(63, 128, rng=rng)"),
     "output_size": ("model", "bp.Linear(64, 10, rng=rng)", "bp.Linear(64, 9, rng=rng)"),
@@ -128,6 +134,34 @@ def test_a_failing_part_is_replaced_by_bpkits_and_the_card_says_so():
     ns = _ns(("    model.eval()\n", EPOCHS), ("", "    epochs = 3\n"))
     result = _result(ns, "loss_falls")
     assert "your predict fails its own check, so bpkit's was used here" in result.message
+
+
+@pytest.mark.parametrize("key", ["layer_sizes", "softmax_output"])
+def test_training_checks_name_a_failing_model_first(key):
+    _, old, new = CASES[key]
+    card = check(EXERCISE, ["model", "loss_falls", "heldout"], namespace=_ns(old, new))
+    results = {r.id: r for r in card.results}
+    assert card.score == 0 and WRONG[key] in results["model"].why
+    for part in ("loss_falls", "heldout"):
+        result = results[part]
+        assert result.status == "failed" and result.why == [
+            f"your make_model is wrong (see the `model` check: {WRONG[key]}); this check "
+            "relies on it, so fix that first, then this check will be meaningful"], result
+
+
+def test_a_model_failing_its_check_still_scores_a_training_that_works():
+    card = check(EXERCISE, ["model", "loss_falls"],
+                 namespace=_ns(("    epochs = 20\n", "bp.Linear(64, 128, rng=rng)"),
+                               ("    epochs = 3\n", "bp.Linear(64, 128)")))
+    model, loss_falls = card.results
+    assert WRONG["rng_ignored"] in model.why and loss_falls.passed, loss_falls.why
+
+
+def test_a_later_layer_that_does_not_fit_is_not_blamed_on_the_first():
+    _, old, new = CASES["layer_sizes"]
+    result = _result(_ns(old, new), "model")
+    assert WRONG["input_size"] not in result.why
+    assert "BatchNorm1d(64" in result.got and "got (256, 128)" in result.got
 
 
 def test_the_learners_arrays_are_not_modified():

@@ -250,7 +250,8 @@ def model_feedback(
         try:
             out = model(X.copy())
         except ValueError as exc:
-            if "expected input of shape" in str(exc):
+            # only the first layer sees X itself; a later layer's error is its own
+            if "expected input of shape" in str(exc) and f"got {tuple(X.shape)}" in str(exc):
                 raise CheckFailed(Feedback.fail(
                     f"your model cannot take X of shape {X.shape} ({d} features per point)",
                     expected=f"a first layer with in_features = {d}",

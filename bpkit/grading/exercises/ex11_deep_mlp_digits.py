@@ -6,11 +6,14 @@ normalisation and optimizer are theirs). The first three are checked on their ow
 against the mistakes of its kind. Then the grader splits ``bp.load_digits()`` with a seed
 the notebook does not show, runs the learner's whole pipeline (a part that fails its own
 check is replaced by bpkit's, and the card says so) and scores the trained model on the
-held-out images. Each recognised wrong answer is in ``WRONG``.
+held-out images. A training check that fails (or cannot run) while ``make_model`` fails its
+own check names that check's cause first rather than diagnose ``train``. Each recognised
+wrong answer is in ``WRONG``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,8 +29,8 @@ from bpkit.grading.exercises._training import (
     model_feedback,
     run_training,
 )
-from bpkit.grading.feedback import Feedback, compare
-from bpkit.grading.matching import blame, named, same
+from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.matching import blame, earlier, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import BatchNorm1d, Dropout, Linear, ReLU
 from bpkit.module import Module, Sequential, preserved
@@ -64,6 +67,16 @@ WRONG: dict[str, str] = {
     "eps): an image with ink there gets a huge value; use std 1 where the std is 0",
     "standardize_in_place": "changed the caller's array in place (X -= ...): compute a new "
     "array instead",
+    "standardized_train": "returned X_train standardised, not X: take the statistics from "
+    "X_train and apply them to X, (X - mean) / std",
+    "divided_by_variance": "divided by the variance, std², where the standard deviation "
+    "belongs: X_train.std(axis=0)",
+    # make_model (besides the shared MODEL_WRONG)
+    "layer_sizes": "two neighbouring layers do not fit: each layer's input size must be the "
+    "previous layer's output size (Linear(64, 128) is followed by BatchNorm1d(128) and "
+    "Linear(128, ...))",
+    "activation_output": "the model ends with an activation (its outputs are never "
+    "negative): the last Linear layer's outputs are the logits, so put nothing after it",
     # predict
     "train_mode": "predicted in train mode: BatchNorm used the batch's own statistics (and "
     "updated its running ones) and Dropout dropped units; call model.eval() first",
@@ -73,6 +86,10 @@ WRONG: dict[str, str] = {
     "class indices, scores.argmax(axis=1)",
     "wrong_axis": "took the argmax over the images (axis=0): the class is the argmax over "
     "each row, axis=1",
+    "argmax_flat": "argmax without an axis gives one index into all the scores flattened: "
+    "the class of each image is the argmax of its row, axis=1",
+    "forced_train": "switched a model that was in eval mode to train mode: restore the mode "
+    "it had (was_training = model.training before, model.train(was_training) after)",
     "predict_in_place": "changed the caller's array in place",
     # train
     **TRAIN_WRONG,
@@ -142,6 +159,9 @@ def _standardize_feedback(fn: Any) -> Feedback:
     arr = _as_array(out, np.float64)
     if arr is None:
         return _not_an_array(name, out, f"the standardised images, shape {X.shape}")
+    if arr.shape == X_train.shape and same(arr, (X_train - mu) / np.where(constant, 1.0, sd)):
+        return _fail("standardized_train", f"{name} returned an array of shape {arr.shape}, "
+                     "the shape of X_train", expected=str(X.shape), got=str(arr.shape))
     if arr.shape != X.shape:
         return compare(arr, right, name=name)
     varying = ~constant
@@ -166,6 +186,7 @@ def _standardize_feedback(fn: Any) -> Feedback:
             "no_centering": X / np.where(constant, 1.0, sd),
             "no_scaling": X - mu,
             "min_max": X / 16.0,
+            "divided_by_variance": (X - mu) / np.where(constant, 1.0, sd**2),
         }
     key = named(arr[:, varying], ((wrong[:, varying], key) for key, wrong in candidates.items()))
     if key:
@@ -209,8 +230,24 @@ def _standardized_sample() -> tuple[np.ndarray, np.ndarray]:
 def model(ns: dict[str, Any]) -> Feedback:
     """make_model(rng): 64 pixels -> 10 logits, at least 2 hidden layers, initial loss ~ ln 10"""
     Z, y = _standardized_sample()
-    return model_feedback(ns["make_model"], Z, y, 10, tolerance=0.5, max_params=_MAX_PARAMS,
-                          min_hidden=2)
+    try:
+        fb = model_feedback(ns["make_model"], Z, y, 10, tolerance=0.5,
+                            max_params=_MAX_PARAMS, min_hidden=2)
+    except ValueError as exc:
+        if "expected input of shape" not in str(exc):
+            raise
+        return _fail("layer_sizes", f"your model cannot run on X of shape {Z.shape}",
+                     got=f"{type(exc).__name__}: {exc}")
+    if not fb.passed:
+        return fb
+    net = ns["make_model"](np.random.default_rng(1))
+    with preserved(net), np.errstate(all="ignore"):
+        net.eval()
+        out = np.asarray(net(Z.copy()), dtype=np.float64)
+    if np.all(out >= 0):
+        return _fail("activation_output", "every output of the model is >= 0 on 256 "
+                     "standardised images", got=f"smallest output {float(out.min()):.3g}")
+    return fb
 
 
 # -- part 3: predict ------------------------------------------------------------------------------
@@ -251,6 +288,9 @@ def _predict_feedback(fn: Any) -> Feedback:
     if arr.shape == (10,) or arr.shape == (64,):
         return _fail("wrong_axis", f"predict returned an array of shape {arr.shape}",
                      expected=f"({len(Z)},)", got=str(arr.shape))
+    if arr.shape == ():
+        return _fail("argmax_flat", "predict returned a single number",
+                     expected=f"class indices of shape ({len(Z)},)", got=str(arr))
     if moved:
         return _fail("train_mode", "predict changed BatchNorm's running statistics")
     if arr.shape != right.shape or not np.array_equal(arr, right):
@@ -260,6 +300,11 @@ def _predict_feedback(fn: Any) -> Feedback:
         return fb
     if not all(m.training for m in net.modules()):
         return _fail("left_eval", "after predict the model is in eval mode; it was in train "
+                     "mode before")
+    net.eval()
+    fn(net, Z.copy())
+    if any(m.training for m in net.modules()):
+        return _fail("forced_train", "after predict the model is in train mode; it was in eval "
                      "mode before")
     return Feedback.ok("eval-mode class indices; the model's mode and statistics unchanged")
 
@@ -326,8 +371,8 @@ def _note(run: TrainingRun) -> str:
 )
 def loss_falls(ns: dict[str, Any]) -> Feedback:
     """train(model, X, y, rng) returns per-epoch losses that fall below half the first"""
-    run = _run(ns)
-    return loss_falls_feedback(run, WRONG, 10, digits=4, note=_note(run))
+    return _model_first(ns, lambda run: loss_falls_feedback(run, WRONG, 10, digits=4,
+                                                           note=_note(run)))
 
 
 @register_check(
@@ -341,10 +386,43 @@ def loss_falls(ns: dict[str, Any]) -> Feedback:
 )
 def heldout(ns: dict[str, Any]) -> Feedback:
     """at least 97% accuracy on 450 digits the grader holds back"""
-    run = _run(ns)
-    scores = (f"held-out accuracy {run.heldout_accuracy:.1%} (450 images), training accuracy "
-              f"{run.train_accuracy:.1%}{_note(run)}")
-    return heldout_feedback(run, scores, WRONG, threshold=HELDOUT_THRESHOLD, n_classes=10,
-                            overfit_train=0.99, overfit_gap=0.03,
-                            close="close: try weight decay, a learning-rate schedule or a few "
-                            "more epochs")
+    def judge(run: TrainingRun) -> Feedback:
+        scores = (f"held-out accuracy {run.heldout_accuracy:.1%} (450 images), training "
+                  f"accuracy {run.train_accuracy:.1%}{_note(run)}")
+        return heldout_feedback(run, scores, WRONG, threshold=HELDOUT_THRESHOLD, n_classes=10,
+                                overfit_train=0.99, overfit_gap=0.03,
+                                close="close: try weight decay, a learning-rate schedule or "
+                                "a few more epochs")
+
+    return _model_first(ns, judge)
+
+
+def _model_first(ns: dict[str, Any], judge: Callable[[TrainingRun], Feedback]) -> Feedback:
+    """``judge`` of the training run; when the run fails (or cannot run) and the learner's
+    ``make_model`` fails its own check, the failure names that check's cause instead of
+    diagnosing ``train`` (a model that cannot learn is not a learning-rate problem)."""
+    try:
+        fb = judge(_run(ns))
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the model explains it
+        cause = _model_cause(ns)
+        if cause is None:
+            raise
+        failure = exc.feedback if isinstance(exc, CheckFailed) else None
+        text = (str(exc).splitlines() or [""])[0][:200]
+        message = (failure.message if failure else
+                   f"training raised {type(exc).__name__}{': ' + text if text else ''}")
+        return earlier(cause, "model", "your make_model is wrong", message)
+    cause = None if fb.passed else _model_cause(ns)
+    return fb if cause is None else earlier(cause, "model", "your make_model is wrong",
+                                            fb.message)
+
+
+def _model_cause(ns: dict[str, Any]) -> Feedback | None:
+    """The `model` check's failure, or None when it passes or cannot judge (it raised)."""
+    try:
+        fb = model(ns)
+    except CheckFailed as exc:
+        fb = exc.feedback
+    except Exception:  # noqa: BLE001 - the model check reports its own error
+        return None
+    return None if fb.passed else fb
