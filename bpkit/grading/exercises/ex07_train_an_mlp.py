@@ -40,8 +40,8 @@ from bpkit.grading.exercises._training import (
     rows_are_probabilities,
     run_training,
 )
-from bpkit.grading.feedback import CheckFailed, Feedback, compare, short_exception
-from bpkit.grading.matching import earlier, named, same
+from bpkit.grading.feedback import CheckFailed, Feedback, compare
+from bpkit.grading.matching import first_cause, named, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import GELU, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from bpkit.losses import CrossEntropyLoss
@@ -407,7 +407,7 @@ def _epoch_feedback(ns: dict[str, Any]) -> Feedback:
     """train_epoch's own result: with a right train_step in place of the learner's when
     theirs fails its check (one slip costs its own part), and the card says so."""
     fn = ns["train_epoch"]
-    if "train_step" not in names_used(fn) or _outcome(train_step, ns).passed:
+    if "train_step" not in names_used(fn) or _passes(train_step, ns):
         return _epoch_of(fn)
     fb = _epoch_of(with_globals(fn, {"train_step": _right_step}))
     fb.message += (" (run with a correct train_step in place of yours, which fails its own "
@@ -501,37 +501,29 @@ def train_epoch(ns: dict[str, Any]) -> Feedback:
 # -- what the later checks rely on ---------------------------------------------------------------
 
 
-def _outcome(check: Any, ns: dict[str, Any]) -> Feedback:
-    """The feedback of ``check`` on ``ns``; a failure naming what it raised if it raised
-    (NotImplementedError, a part not attempted yet, goes through)."""
+def _passes(check: Any, ns: dict[str, Any]) -> bool:
+    """Whether ``check`` passes on ``ns`` (a part not attempted yet raises as it is)."""
     try:
         with np.errstate(all="ignore"):
-            return check(ns)
-    except CheckFailed as exc:
-        return exc.feedback
+            return check(ns).passed
     except NotImplementedError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the check's own card reports the error
-        return Feedback.fail(f"your code raised {short_exception(exc, [__file__])}")
+    except Exception:  # noqa: BLE001 - CheckFailed or the learner's error: it fails
+        return False
 
 
-#: check id -> (the check, what its failure means for a check that relies on it).
-_PARTS: dict[str, tuple[Any, str]] = {
-    "model": (model, "your make_model is wrong"),
-    "train_step": (train_step, "your train_step is wrong"),
-    "train_epoch": (train_epoch, "your train_epoch is wrong"),
+#: check id -> (check id, the check, what its failure means for a check relying on it).
+_PARTS: dict[str, tuple[str, Any, str]] = {
+    "model": ("model", model, "your make_model is wrong"),
+    "train_step": ("train_step", train_step, "your train_step is wrong"),
+    "train_epoch": ("train_epoch", train_epoch, "your train_epoch is wrong"),
 }
 
 
-def _relies_on(ns: dict[str, Any], ids: tuple[str, ...], message: str) -> Feedback | None:
-    """The failure of a check that relies on the parts ``ids`` (in the notebook's order)
-    when one of them fails its own check (`matching.earlier`: its cause, once), else None."""
-    for check_id in ids:
-        check, what = _PARTS[check_id]
-        fb = _outcome(check, ns)
-        if not fb.passed:
-            return earlier(fb, check_id, what, message)
-    return None
+def _relies_on(ns: dict[str, Any], ids: tuple[str, ...], fb: Feedback) -> Feedback:
+    """``fb``, the failure of a check that relies on the parts ``ids`` (in the notebook's
+    order), referring to the first of them that fails its own check (`first_cause`)."""
+    return first_cause(ns, [_PARTS[i] for i in ids], fb)
 
 
 def _used_by_train(ns: dict[str, Any]) -> tuple[str, ...]:
@@ -555,15 +547,13 @@ def _training_check(ns: dict[str, Any], judge: Any) -> Feedback:
     except NotImplementedError:
         raise
     except Exception as exc:
-        message = (exc.feedback.message if isinstance(exc, CheckFailed)
-                   else "train raised an error")
-        cause = _relies_on(ns, _used_by_train(ns), message)
-        if cause is None:
+        raised = exc.feedback if isinstance(exc, CheckFailed) else Feedback.fail(
+            "train raised an error")
+        cause = _relies_on(ns, _used_by_train(ns), raised)
+        if cause is raised:
             raise
         return cause
-    if fb.passed:
-        return fb
-    return _relies_on(ns, _used_by_train(ns), fb.message) or fb
+    return fb if fb.passed else _relies_on(ns, _used_by_train(ns), fb)
 
 
 # -- part 4: sanity check 2, memorise 10 points ----------------------------------------------------
@@ -595,8 +585,9 @@ def overfit_tiny(ns: dict[str, Any]) -> Feedback:
     except NotImplementedError:
         raise
     except Exception:
-        cause = _relies_on(ns, ("model", "train_step"), "your train_step raised an error here")
-        if cause is None:
+        raised = Feedback.fail("your train_step raised an error here")
+        cause = _relies_on(ns, ("model", "train_step"), raised)
+        if cause is raised:
             raise
         return cause
     correct = int(np.sum(np.asarray(net(X)).argmax(axis=1) == y))
@@ -604,7 +595,7 @@ def overfit_tiny(ns: dict[str, Any]) -> Feedback:
         return Feedback.ok(f"300 Adam steps on 10 points: loss {final:.2g}, 10/10 right")
     message = f"after 300 Adam steps (lr = 0.01) on 10 points: loss {final:.3g}, " \
               f"{correct}/10 right"
-    return _relies_on(ns, ("model", "train_step"), message) or _fail("cannot_memorise", message)
+    return _relies_on(ns, ("model", "train_step"), _fail("cannot_memorise", message))
 
 
 # -- part 5: train, scored on a held-out spiral ---------------------------------------------
