@@ -229,3 +229,11 @@ def test_a_setting_changed_while_training_is_said_in_the_script_and_the_message(
     app.reset()
     app.step(2)
     assert "Note" not in app.export_code(tmp_path / "a.py")[0].read_text()
+
+
+def test_a_step_through_update_is_said_in_the_script(tmp_path):
+    app = Playground()
+    app.step_through()  # a real update outside the epochs
+    app.step()
+    assert "a step-through update changed the weights" in " ".join(
+        app.export_code(tmp_path / "a.py")[0].read_text().split())

@@ -8,7 +8,10 @@ trains one epoch; **Reset** starts again from fresh weights. You see the output 
 input plane (training points ringed in white, test points in black), a small heatmap for
 every feature and every hidden unit, the train and test loss curves and the gradient norm
 of every layer. The whole setup can be exported to a JSON string and imported back, and the
-trained model saved with ``bp.save``.
+trained model saved with ``bp.save``. Your own points come from ``Playground(X=..., y=...)``,
+from a CSV file (``Playground.from_csv(path)`` or the upload control; the rules are in
+``_playground_csv.py``), and **Export code** writes a bpkit script and a PyTorch script that
+train the same setup again and print its losses (``export_code``; ``_playground_export.py``).
 
 **Decisions.** An epoch is one pass over the training points in shuffled mini-batches.
 Binary classification uses one output logit and ``BCEWithLogitsLoss``; more classes (custom
@@ -119,9 +122,11 @@ class Playground:
     ``remove_layer_button``, ``units_plus``/``units_minus`` (a button pair per layer),
     ``activation``, ``lr``, ``optimizer``, ``regularization``, ``reg_rate``, ``task``,
     ``epochs_per_frame``, ``show_test``, ``play_button``, ``step_button``,
-    ``reset_button``, ``config_text`` with ``export_button``/``import_button``, and
-    ``save_path`` with ``save_button``. Plain state: ``model``, ``hidden`` (units per
-    layer), ``epoch``, ``history`` (lists per epoch, epoch 0 = before training),
+    ``reset_button``, ``config_text`` with ``export_button``/``import_button``,
+    ``save_path`` with ``save_button``, ``upload`` (a CSV file of points) and ``code_path``
+    with ``export_code_button``. Plain state: ``model``, ``hidden`` (units per
+    layer), ``epoch``, ``history`` (lists per epoch, epoch 0 = before training), ``csv``
+    (the ``PlaygroundCSV`` the data came from, or None),
     ``grad_norms``, ``playing``, ``redraws``. Images: ``output_image``, ``unit_images``
     (one list per hidden layer), ``feature_images``, ``curve_image``.
 
@@ -547,6 +552,10 @@ class Playground:
                                  self._t_train[rows], self.opt, rows=rows,
                                  before_step=self._add_penalty_gradient)
         self.last_update = [p.data - b for p, b in zip(params, before, strict=True)]
+        self._off_script = self._off_script or (
+            "a step-through update changed the weights outside the epochs, and this script "
+            "trains the epochs only, so its losses differ from the Playground's; press Reset "
+            "and train again for a run it reproduces")
         self.render()
         self.diagram.show_trace(trace)
         self._say(f"One update on {len(rows)} training point(s), not counted as an epoch: "
