@@ -226,3 +226,65 @@ def test_a_right_backward_of_a_wrong_forward_refers_to_the_forward_check():
     assert result.why[0].startswith(
         "Sigmoid.backward is right for the output your forward returns, and that is wrong "
         "(see the `sigmoid_forward` check: that is tanh"), result.why
+
+
+FORWARD_RELU = "return np.maximum(x, 0)"
+SIGMOID_FORWARD = "self._out = 1 / (1 + np.exp(-x))\n        return self._out"
+TANH_FORWARD = "self._out = np.tanh(x)\n        return self._out"
+TANH_BACKWARD = "return grad_output * (1 - t**2)"
+POINTS = {c.id: c.points for c in checks_for(EXERCISE)}
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "old", "new", "part", "others", "words"),
+    [
+        ("answer-relu", FORWARD_RELU, "return max(x, 0)", "relu_forward",
+         ("relu_backward", "in_place"), "Python's max(x, 0), or an `if x > 0:`"),
+        ("answer-relu", RELU_BACKWARD, "return grad_output * self._x", "relu_backward", (),
+         "multiplied by the input x instead of ReLU's derivative"),
+        ("answer-relu", RELU_BACKWARD, "return grad_output @ (self._x > 0)", "relu_backward",
+         ("in_place",), "@ is the matrix product: an activation acts entry by entry"),
+        ("answer-relu", RELU_BACKWARD, "return grad_output * np.heaviside(self._x, 1)",
+         "relu_backward", (), "the mask is x > 0, not x >= 0"),
+        ("answer-sigmoid", SIGMOID_BACKWARD, "return grad_output * s * 1 - s",
+         "sigmoid_backward", (), "parentheses missing: grad_output * s * 1 - s"),
+        ("answer-sigmoid", SIGMOID_FORWARD, "s = 1 / (1 + np.exp(-x))\n        return s",
+         "sigmoid_backward", ("in_place",),
+         "forward must keep what backward needs before it returns (self._out = ...)"),
+        ("answer-sigmoid", SIGMOID_BACKWARD, "return grad_output @ (s * (1 - s))",
+         "sigmoid_backward", ("in_place",), "@ is the matrix product"),
+        ("answer-sigmoid", SIGMOID_BACKWARD,
+         "return np.multiply(grad_output, s * (1 - s), out=grad_output)", "in_place", (),
+         "or out=grad_output wrote into grad_output"),
+        ("answer-tanh", TANH_BACKWARD, "return grad_output * (1 - t)**2", "tanh_backward", (),
+         "(1 - t)² is not 1 - t²"),
+        ("answer-tanh", TANH_BACKWARD, "return grad_output * 1 - t**2", "tanh_backward", (),
+         "parentheses missing: grad_output * 1 - t**2"),
+        ("answer-tanh", TANH_FORWARD, "return np.tanh(x)", "tanh_backward", ("in_place",),
+         "backward read the cache while it was still None"),
+        ("answer-tanh", TANH_BACKWARD, "return grad_output * (1 - np.tanh(t)**2)",
+         "tanh_backward", (), "applied tanh a second time"),
+    ],
+)
+def test_more_slips_are_named_once_and_the_parts_that_rely_on_them_refer_to_them(
+        cell_id, old, new, part, others, words):
+    source = cell(solution(EXERCISE), cell_id)
+    assert source.count(old) == 1, old
+    card = check(EXERCISE, namespace=_ns(replace=source.replace(old, new)))
+    failed = {r.id: r for r in card.results if not r.passed}
+    assert set(failed) == {part, *others}, {r.id: r.why for r in card.results}
+    assert card.score == 11 - sum(POINTS[p] for p in failed)
+    result = failed[part]
+    assert result.status == "failed" and len(result.why) >= 1
+    assert words in result.why[0], result.why
+    for other in others:
+        assert f"(see the `{part}` check: " in failed[other].why[0], failed[other].why
+
+
+def test_a_forward_that_writes_into_x_costs_the_forward_part_only():
+    source = cell(solution(EXERCISE), "answer-relu").replace(
+        "self._x = x\n        return np.maximum(x, 0)",
+        "x[x < 0] = 0\n        self._x = x\n        return x")
+    card = check(EXERCISE, namespace=_ns(replace=source))
+    assert {r.id for r in card.results if not r.passed} == {"relu_forward"}
+    assert card.score == 10

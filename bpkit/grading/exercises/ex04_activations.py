@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.grading.exercises._learner import layer_class
-from bpkit.grading.feedback import CheckFailed, Feedback, describe
+from bpkit.grading.feedback import CheckFailed, Feedback, describe, short_exception
 from bpkit.grading.matching import earlier, evaluated, match, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import ReLU as BpkitReLU
@@ -149,6 +149,9 @@ _WRONG_RELU_BACKWARD: list[tuple[Backward, str]] = [
      "masked by the sign of grad_output instead of the sign of the input: the mask is "
      "(x > 0), from the x that forward saw"),
     (lambda x, y, dy: -dy * (x > 0), _SIGN),
+    (lambda x, y, dy: dy * x,
+     "multiplied by the input x instead of ReLU's derivative: ReLU'(x) is 1 where x > 0 and "
+     "0 elsewhere, the mask (x > 0)"),
 ]
 
 _WRONG_SIGMOID_BACKWARD: list[tuple[Backward, str]] = [
@@ -164,6 +167,9 @@ _WRONG_SIGMOID_BACKWARD: list[tuple[Backward, str]] = [
     (lambda x, y, dy: dy * (1.0 - y * y),
      "used tanh's derivative 1 - t²: the sigmoid's is s(1 - s)"),
     (lambda x, y, dy: -dy * y * (1.0 - y), _SIGN),
+    (lambda x, y, dy: dy * y - y,
+     "parentheses missing: grad_output * s * 1 - s is (grad_output · s) - s; write "
+     "grad_output * s * (1 - s)"),
 ]
 
 _WRONG_TANH_BACKWARD: list[tuple[Backward, str]] = [
@@ -181,6 +187,10 @@ _WRONG_TANH_BACKWARD: list[tuple[Backward, str]] = [
     (lambda x, y, dy: dy * y * (1.0 - y),
      "used the sigmoid's derivative s(1 - s): tanh's is 1 - t²"),
     (lambda x, y, dy: dy * (y * y - 1.0), _SIGN),
+    (lambda x, y, dy: dy * (1.0 - y) ** 2, "(1 - t)² is not 1 - t²: square t alone, 1 - t**2"),
+    (lambda x, y, dy: dy - y * y,
+     "parentheses missing: grad_output * 1 - t**2 is grad_output - t²; write "
+     "grad_output * (1 - t**2)"),
 ]
 
 #: part id -> the recognised wrong answers, as (function, what the mistake is) pairs. Forward
@@ -203,12 +213,24 @@ def _layer(ns: dict[str, Any], name: str) -> Module:
     return layer_class(ns, name, _BPKIT[name])()
 
 
-def _forward(layer: Module, name: str, x: np.ndarray) -> Any:
-    """``layer(x)`` on a copy; fails the check if the copy was changed in place."""
+def _forward(layer: Module, name: str, x: np.ndarray, *, strict: bool = True) -> Any:
+    """``layer(x)`` on a copy; fails the check if the copy was changed in place (unless not
+    ``strict``: the backward parts leave that to the forward part)."""
     x_in = x.copy()
-    with np.errstate(all="ignore"):
-        out = layer(x_in)
-    if not np.array_equal(x_in, x):
+    try:
+        with np.errstate(all="ignore"):
+            out = layer(x_in)
+    except ValueError as exc:
+        if "truth value of an array" not in str(exc):
+            raise
+        raise CheckFailed(Feedback.fail(
+            f"{name}.forward asked a yes-or-no question of a whole array",
+            got=short_exception(exc, [__file__]),
+            why=["Python's max(x, 0), or an `if x > 0:`, compares the whole array with 0 at "
+                 "once, which has no single answer: work entry by entry with NumPy, e.g. "
+                 "np.maximum(x, 0) or np.where(x > 0, x, 0)"],
+        )) from None
+    if strict and not np.array_equal(x_in, x):
         raise CheckFailed(Feedback.fail(
             f"{name}.forward changed its input x in place (x of shape {x.shape})",
             why=["input modified in place: a line such as x[x < 0] = 0 or x *= ... wrote into "
@@ -216,6 +238,35 @@ def _forward(layer: Module, name: str, x: np.ndarray) -> Any:
                  "np.maximum(x, 0)"],
         ))
     return out
+
+
+def _backward(layer: Module, name: str, dy: np.ndarray) -> Any:
+    """``layer.backward(dy)``; a matrix product or a forward cache still None fails the
+    check with a sentence that names it."""
+    try:
+        with np.errstate(all="ignore"):
+            return layer.backward(dy)
+    except ValueError as exc:
+        if "matmul" not in str(exc):
+            raise
+        why = ("@ is the matrix product: an activation acts entry by entry, so backward "
+               "multiplies entry by entry, grad_output * f'(x)")
+        what = f"{name}.backward used the matrix product @"
+        got = short_exception(exc, [__file__])
+    except TypeError as exc:
+        if "NoneType" not in str(exc):
+            raise
+        cache = "self._x = x" if name == "ReLU" else "self._out = ..."
+        why = (f"forward must keep what backward needs before it returns ({cache}): backward "
+               "read the cache while it was still None, as __init__ left it")
+        what = f"{name}.backward found None where forward's cached value belongs"
+        got = short_exception(exc, [__file__])
+    raise CheckFailed(Feedback.fail(what, got=got, why=[why]))
+
+
+def _refer(exc: CheckFailed, part: str, method: str, message: str) -> CheckFailed:
+    """``exc``, a failure of ``method`` seen by another part, as one referring to ``part``."""
+    return CheckFailed(earlier(exc.feedback, part, f"your {method} fails", message))
 
 
 def _upcast(got: Any, what: str, where: str) -> Feedback | None:
@@ -285,9 +336,12 @@ def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feed
     for i, shape in enumerate(SHAPES):
         x, dy = inputs(name, shape, seed + i)
         layer = _layer(ns, name)
-        out = _forward(layer, name, x)
-        with np.errstate(all="ignore"):
-            got = layer.backward(dy.copy())  # a copy: changing it in place is the next part's
+        try:
+            out = _forward(layer, name, x, strict=False)
+        except CheckFailed as exc:
+            raise _refer(exc, f"{name.lower()}_forward", f"{name}.forward",
+                         f"{name}.forward failed, so backward could not be checked") from None
+        got = _backward(layer, name, dy.copy())  # a copy: changing it is in_place's part
         if got is None:
             return Feedback.fail(
                 f"{name}.backward returned None",
@@ -305,10 +359,9 @@ def _check_backward(ns: dict[str, Any], name: str, part: str, seed: int) -> Feed
             return _through_forward(name, x, out, dy, got, fb)
     x32, dy32 = _float32(name)
     layer = _layer(ns, name)
-    _forward(layer, name, x32)
-    with np.errstate(all="ignore"):
-        upcast = _upcast(layer.backward(dy32.copy()), f"{name}.backward(grad_output)",
-                         "backward")
+    _forward(layer, name, x32, strict=False)
+    upcast = _upcast(_backward(layer, name, dy32.copy()), f"{name}.backward(grad_output)",
+                     "backward")
     if upcast is not None:
         return upcast
     kink = " (0 at the kink x = 0)" if name == "ReLU" else ""
@@ -372,16 +425,23 @@ def in_place(ns: dict[str, Any]) -> Feedback:
     for k, name in enumerate(LAYERS):
         x, dy = inputs(name, SHAPES[0], seed=70 + k)
         layer = _layer(ns, name)
-        _forward(layer, name, x)
+        lname = name.lower()
+        message = f"{name}.backward could not be checked for writes into its inputs"
+        try:
+            _forward(layer, name, x, strict=False)
+        except CheckFailed as exc:
+            raise _refer(exc, f"{lname}_forward", f"{name}.forward", message) from None
         dy_in = dy.copy()
-        with np.errstate(all="ignore"):
-            first = layer.backward(dy_in)
+        try:
+            first = _backward(layer, name, dy_in)
+        except CheckFailed as exc:
+            raise _refer(exc, f"{lname}_backward", f"{name}.backward", message) from None
         if not np.array_equal(dy_in, dy):
             if _shares(first, dy_in):
                 why = ("returned grad_output itself after writing into it: dx = grad_output "
                        "does not copy (dx is a second name for the same array), so "
-                       "dx[...] = 0 or dx *= ... wrote into grad_output. Make a new array: "
-                       "dx = grad_output * mask")
+                       "dx[...] = 0, dx *= ... or out=grad_output wrote into grad_output. "
+                       "Make a new array: dx = grad_output * mask")
             else:
                 why = ("modified grad_output in place (e.g. grad_output *= ... or "
                        "grad_output[...] = 0): compute dx as a new array instead")
@@ -401,8 +461,7 @@ def in_place(ns: dict[str, Any]) -> Feedback:
                 expected=f"dx, an array of shape {dy.shape}", got=describe(first),
                 why=["this part calls backward twice and compares the two arrays: return "
                      "only dx (see the backward part)"])
-        with np.errstate(all="ignore"):
-            second = layer.backward(dy.copy())
+        second = _backward(layer, name, dy.copy())
         if not same(second, first, rtol=1e-12, atol=0.0):
             return Feedback.fail(
                 f"{name}.backward gave a different answer the second time, for the same "
