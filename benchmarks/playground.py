@@ -16,7 +16,14 @@ button does (one epoch, a redraw of every image, a sleep; frames are capped at
   and redraws with the PNG writer bpkit used before (NumPy + ``zlib``, kept here as
   ``zlib_png_bytes``), interleaved in the same run, so the two can be compared on a busy
   machine. With Pillow, a frame (an epoch and a redraw) must fit in the 50 ms of the
-  cap of 20 redraws/s.
+  cap of 20 redraws/s;
+- the network diagram (issue 18): with it, the default network must keep 20 redraws/s
+  and a network of 6 hidden layers of 8 tanh units 10/s. Both are played for ``frames``
+  frames; as playing is capped at 20/s, the default network is judged by its uncapped
+  frame rate (an epoch and a redraw must fit in the cap's 50 ms), the 6 x 8 one by its
+  playing rate. The reference in the same run is the redraw without the diagram (its
+  ``draw`` replaced by a no-op, taking turns with the real one): the ratio is what the
+  diagram costs.
 
 The kernel-to-browser traffic is not included (no browser here): each frame sends one PNG
 per image, about 10-30 kB for the default network.
@@ -104,6 +111,43 @@ def matplotlib_redraw(app) -> None:
     figure.savefig(buffer, format="png", dpi=80)
 
 
+DIAGRAM_TARGETS = {"default": 20.0, "6 x 8": 10.0}  # redraws/s with the network diagram
+
+
+def diagram_rates(frames: int, rounds: int = 15) -> list[str]:
+    """Lines of the report on the network diagram: rates with it, redraw cost without it."""
+    from bpkit.widgets import Playground
+
+    lines = []
+    for name, hidden in (("default", [4, 2]), ("6 x 8", [8] * 6)):
+        app = Playground(hidden=hidden)
+        asyncio.run(app.run(frames=2))  # warm-up
+        start = time.perf_counter()
+        done = asyncio.run(app.run(frames=frames))
+        rate = done / (time.perf_counter() - start)
+        frame_s = _median_time(lambda app=app: app.step(), rounds)
+        draw = app.diagram.draw
+        with_s, without_s = [], []
+        try:
+            for _ in range(rounds):  # taking turns, so both see the same load
+                app.diagram.draw = draw
+                with_s.append(_median_time(app.render, 1))
+                app.diagram.draw = lambda *args, **kwargs: None
+                without_s.append(_median_time(app.render, 1))
+        finally:
+            app.diagram.draw = draw
+        w, wo = statistics.median(with_s), statistics.median(without_s)
+        target = DIAGRAM_TARGETS[name]
+        judged = 1 / frame_s if name == "default" else rate
+        lines.append(
+            f"  diagram   : {name:7s}: playing {rate:.1f} redraws/s, frame {frame_s * 1e3:.1f} ms "
+            f"(uncapped {1 / frame_s:.0f}/s); target {target:.0f}/s, ratio {judged / target:.2f} "
+            f"{'OK' if judged >= target else 'BELOW TARGET'}")
+        lines.append(f"              redraw {w * 1e3:.1f} ms with the diagram, {wo * 1e3:.1f} ms "
+                     f"without (x{w / wo:.2f})")
+    return lines
+
+
 def main(frames: int = 60) -> float:
     from bpkit.widgets import Playground
 
@@ -140,6 +184,8 @@ def main(frames: int = 60) -> float:
           f"(ratio {p_s / z_s:.2f}); playing {p_rate:.1f} vs {z_rate:.1f} redraws/s")
     print(f"  Pillow    : uncapped {uncapped:.0f} frames/s against the cap of 20/s  "
           f"{'OK' if uncapped >= 20 else 'BELOW 20/s'}")
+    for line in diagram_rates(frames):
+        print(line)
     return rate
 
 

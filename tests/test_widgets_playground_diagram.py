@@ -22,6 +22,7 @@ from bpkit.widgets import _playground_render as render  # noqa: E402
 from bpkit.widgets._playground_diagram import (  # noqa: E402
     MAX_WIDTH,
     NODE,
+    SMALL_NODE,
     diagram_layout,
     draw_links,
     explain,
@@ -69,9 +70,10 @@ def test_links_are_coloured_by_sign_and_drawn_thicker_with_their_size():
 def test_the_diagram_shows_each_units_heatmap_and_links_by_the_sign_of_their_weights():
     app = Playground()
     assert app.diagram.sizes == [2, 4, 2, 1]
-    x, ys, height, width = diagram_layout(app.diagram.sizes)
+    lay = diagram_layout(app.diagram.sizes)
+    x, ys = lay.x, lay.ys
     img = _pixels(app.diagram.image.value)
-    assert img.shape == (height, width, 3)
+    assert img.shape == (lay.height, lay.width, 3) and lay.node == NODE
     unit = _pixels(app.unit_images[0][1].value)  # layer 1, unit 2, as its own image shows it
     np.testing.assert_array_equal(img[ys[1][1]:ys[1][1] + NODE, x[1]:x[1] + NODE], unit)
     feature = _pixels(app.feature_images["x2"].value)
@@ -103,6 +105,15 @@ def test_the_diagram_follows_the_network_and_changes_while_playing():
     before = app.diagram.image.value
     asyncio.run(app.run(frames=2))
     assert app.epoch == 2 and app.diagram.image.value != before
+
+    big = Playground(hidden=[9, 3])  # more than 8 units: each heatmap at half size
+    lay = diagram_layout(big.diagram.sizes)
+    assert lay.node == SMALL_NODE and _pixels(big.diagram.image.value).shape[:2] == (
+        lay.height, lay.width)
+    unit = _pixels(big.unit_images[0][4].value)[::2, ::2]  # the same 25 x 25 grid points
+    top, left = lay.ys[1][4], lay.x[1]
+    np.testing.assert_array_equal(
+        _pixels(big.diagram.image.value)[top:top + SMALL_NODE, left:left + SMALL_NODE], unit)
 
 
 # -- selecting a unit or a link --------------------------------------------------------------
@@ -269,7 +280,7 @@ def test_the_chain_rule_is_written_with_the_traced_numbers():
         assert _num(g).lstrip("−") in text and _num(w).lstrip("−") in text
     assert np.isclose(g_next @ w_next, trace.grad_a[1][p, 2], rtol=1e-12)
     a = trace.a[1][p, 2]
-    assert f"1 − a² = 1 − " in text and np.isclose(trace.local[0][p, 2], 1 - a * a)
+    assert "1 − a² = 1 − " in text and np.isclose(trace.local[0][p, 2], 1 - a * a)
     assert f"= {_num(trace.grad_a[1][p, 2])}" in text
     assert f"= {_num(trace.grad_z[0][p, 2])}" in text  # dL/dz of the unit
     assert f"[training point {trace.rows[p]}]" in text
@@ -280,7 +291,7 @@ def test_the_chain_rule_is_written_with_the_traced_numbers():
     update = len(trace.phases) - 1
     text = "\n".join(explain(trace, update, ("link", 1, 0, 2)))
     w0, w1 = trace.weight_before[1][0, 2], trace.weight_after[1][0, 2]
-    assert f"dL/dw = Σ_n" in text and f"= {_num(trace.weight_grad[1][0, 2])}" in text
+    assert "dL/dw = Σ_n" in text and f"= {_num(trace.weight_grad[1][0, 2])}" in text
     assert f"w: {_num(w0)} → {_num(w1)}" in text
     assert f"Δw = −lr · g = −{_num(trace.lr)}" in text  # plain SGD, said with its numbers
     forward = "\n".join(explain(trace, 2, ("unit", 2, 0)))
@@ -307,8 +318,7 @@ def test_an_update_colours_the_links_by_their_change():
     update_img = _pixels(app.diagram.image.value)
     assert trace.phases[last].links[0].shape == (4, 2)
     app.diagram.show_phase(0)  # forward, inputs only: every link faded
-    x, ys, _, _ = diagram_layout(app.diagram.sizes)
-    col = x[1] - 3  # just left of layer 1: links into it
+    col = diagram_layout(app.diagram.sizes).x[1] - 3  # just left of layer 1: links into it
     faded = _pixels(app.diagram.image.value)[:, col]
     inked = faded[np.any(faded != 255, axis=1)]
     assert (inked == 225).all()

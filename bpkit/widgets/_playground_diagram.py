@@ -34,6 +34,8 @@ from bpkit.widgets import _playground_render as render
 __all__ = [
     "GAP",
     "NODE",
+    "SMALL_NODE",
+    "Layout",
     "NetworkDiagram",
     "Phase",
     "UpdateTrace",
@@ -45,8 +47,10 @@ __all__ = [
 ]
 
 NODE = 50  # a unit's heatmap, as in the Playground's columns (25 x 25 grid points, zoom 2)
+SMALL_NODE = 25  # the same heatmap at zoom 1, when a column has more than MANY units
+MANY = 8  # up to 8 units a column, units are drawn NODE wide (a 6 x 16 network: SMALL_NODE)
+TEXT = 16  # room for a line of text under each unit
 GAP = 60  # horizontal room for the links between two columns
-PITCH = NODE + 16  # vertical distance between units: a line of text fits under each
 TOP = 4  # margin above the tallest column
 RIGHT = 45  # margin right of the output column: the numbers written under it fit
 WEIGHT_SCALE = 1.0  # |w| >= this draws the thickest link (play mode, a fixed scale)
@@ -57,23 +61,41 @@ FRAME = (40, 40, 40)  # the selected unit's frame and the selected link's colour
 # -- layout and links --------------------------------------------------------------------------
 
 
-def diagram_layout(sizes: Sequence[int]) -> tuple[np.ndarray, list[np.ndarray], int, int]:
+@dataclass
+class Layout:
+    """Where the diagram puts each unit.
+
+    Shape:
+        ``x`` (C,) left edge of each of C columns; ``ys``: C arrays (units of column c,)
+        top edge of each unit; ``node`` the side of a unit's square, in pixels.
+    """
+
+    x: np.ndarray
+    ys: list[np.ndarray]
+    height: int
+    width: int
+    node: int
+
+
+def diagram_layout(sizes: Sequence[int]) -> Layout:
     """Where each column's units go in the diagram image.
 
     Shape:
-        sizes (C,) units per column -> x (C,) left edge of each column, ys: C arrays
-        (sizes[c],) top edge of each unit, and the image's height and width.
+        sizes (C,) units per column -> a ``Layout`` of C columns.
 
-    Columns are NODE wide and GAP apart (RIGHT to spare after the last); each is centred
-    vertically on the tallest one.
+    Units are NODE px squares (SMALL_NODE when a column has more than MANY units, so the
+    largest network's image stays small enough to redraw while playing), TEXT px apart;
+    columns are GAP apart (RIGHT to spare after the last), each centred vertically on the
+    tallest one.
     """
     sizes = [int(s) for s in sizes]
     tallest = max(sizes)
-    x = np.arange(len(sizes)) * (NODE + GAP)
-    ys = [TOP + (tallest - n) * PITCH // 2 + np.arange(n) * PITCH for n in sizes]
-    height = TOP + tallest * PITCH
-    width = len(sizes) * NODE + (len(sizes) - 1) * GAP + RIGHT
-    return x, ys, height, width
+    node = NODE if tallest <= MANY else SMALL_NODE
+    pitch = node + TEXT
+    x = np.arange(len(sizes)) * (node + GAP)
+    ys = [TOP + (tallest - n) * pitch // 2 + np.arange(n) * pitch for n in sizes]
+    return Layout(x, ys, TOP + tallest * pitch, len(sizes) * node + (len(sizes) - 1) * GAP
+                  + RIGHT, node)
 
 
 def link_style(values: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +127,8 @@ def draw_links(
         start, end (M, 2) pixel (row, col) of each end; colours (M, 3) uint8;
         widths (M,) int >= 1.
 
-    Pillow rasterises each line in C: for the 344 links of six layers of 8 units this is
-    about twice as fast as painting sampled points with NumPy fancy indexing.
+    Pillow rasterises each line in C, one call per link (about 350 calls for six layers of
+    8 units, 1 400 for the largest network).
     """
     order = np.argsort(widths, kind="stable")
     ends = np.column_stack([start[:, 1], start[:, 0], end[:, 1], end[:, 0]])[order]
@@ -115,25 +137,26 @@ def draw_links(
         pen.line(xy, fill=tuple(colour), width=width)
 
 
-def _link_ends(sizes: Sequence[int], x: np.ndarray, ys: list[np.ndarray],
-               layer: int) -> tuple[np.ndarray, np.ndarray]:
+def _link_ends(sizes: Sequence[int], lay: Layout, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) ends of Linear layer ``layer``'s links, in the order of weight.ravel()."""
     n_out, n_in = sizes[layer + 1], sizes[layer]
     k, j = np.divmod(np.arange(n_out * n_in), n_in)  # weight[k, j] links j -> k
     # 2-3 px clear of the heatmaps: a wide line's end never paints over a unit
-    start = np.column_stack([ys[layer][j] + NODE // 2, np.full(k.size, x[layer] + NODE + 2)])
-    end = np.column_stack([ys[layer + 1][k] + NODE // 2, np.full(k.size, x[layer + 1] - 3)])
+    x, ys, half = lay.x, lay.ys, lay.node // 2
+    start = np.column_stack([ys[layer][j] + half, np.full(k.size, x[layer] + lay.node + 2)])
+    end = np.column_stack([ys[layer + 1][k] + half, np.full(k.size, x[layer + 1] - 3)])
     return start, end
 
 
-def _frame(img: np.ndarray, top: int, left: int, colour: Sequence[int], width: int) -> None:
-    """A frame ``width`` px wide just outside the NODE x NODE square at (top, left)."""
-    t, b = max(top - width, 0), min(top + NODE + width, img.shape[0])
-    lft, r = max(left - width, 0), min(left + NODE + width, img.shape[1])
+def _frame(img: np.ndarray, top: int, left: int, node: int, colour: Sequence[int],
+           width: int) -> None:
+    """A frame ``width`` px wide just outside the node x node square at (top, left)."""
+    t, b = max(top - width, 0), min(top + node + width, img.shape[0])
+    lft, r = max(left - width, 0), min(left + node + width, img.shape[1])
     img[t:top, lft:r] = colour
-    img[top + NODE:b, lft:r] = colour
+    img[top + node:b, lft:r] = colour
     img[t:b, lft:left] = colour
-    img[t:b, left + NODE:r] = colour
+    img[t:b, left + node:r] = colour
 
 
 # -- one update, traced ------------------------------------------------------------------------
@@ -615,25 +638,27 @@ class NetworkDiagram:
 
         if not self.sizes:
             return
-        x, ys, height, width = diagram_layout(self.sizes)
-        img = np.full((height, width, 3), 255, dtype=np.uint8)
+        lay = diagram_layout(self.sizes)
+        x, ys, node = lay.x, lay.ys, lay.node
+        img = np.full((lay.height, lay.width, 3), 255, dtype=np.uint8)
         ph = None if self.trace is None else self.trace.phases[self.phase]
         sel = self.selection
         for c, column in enumerate(self._tiles):
             for j, tile in enumerate(column):
-                img[ys[c][j]:ys[c][j] + NODE, x[c]:x[c] + NODE] = tile
+                step = NODE // node  # a tile's every pixel, or every 2nd (zoom 2 -> 1)
+                img[ys[c][j]:ys[c][j] + node, x[c]:x[c] + node] = tile[::step, ::step]
         if ph is not None:  # a frame coloured by the phase's value of each unit
             for c, values in enumerate(ph.units):
                 top = 1.0 if values is None else float(np.abs(values).max()) or 1.0
                 for j, v in enumerate([] if values is None else values):
-                    _frame(img, int(ys[c][j]), int(x[c]),
+                    _frame(img, int(ys[c][j]), int(x[c]), node,
                            render.diverging(v / top, lighten=0.0), 3)
         if sel is not None and sel[0] == "unit":
-            _frame(img, int(ys[sel[1]][sel[2]]), int(x[sel[1]]), FRAME, 2)
+            _frame(img, int(ys[sel[1]][sel[2]]), int(x[sel[1]]), node, FRAME, 2)
         picture = Image.fromarray(img)
         pen = ImageDraw.Draw(picture)
         for layer in range(len(self.sizes) - 1):
-            start, end = _link_ends(self.sizes, x, ys, layer)
+            start, end = _link_ends(self.sizes, lay, layer)
             if ph is None:
                 colours, widths = link_style(self._weights[layer].ravel(), WEIGHT_SCALE)
             elif ph.links[layer] is None:
@@ -645,14 +670,14 @@ class NetworkDiagram:
                 colours, widths = link_style(values, top)
             draw_links(pen, start, end, colours, widths)
         if sel is not None and sel[0] == "link":
-            start, end = _link_ends(self.sizes, x, ys, sel[1])
+            start, end = _link_ends(self.sizes, lay, sel[1])
             i = sel[2] * self.sizes[sel[1]] + sel[3]
             draw_links(pen, start[i:i + 1], end[i:i + 1], np.array([FRAME]),
                        np.array([MAX_WIDTH + 1]))  # the selected link, on top
         if ph is not None:
             for c, values in enumerate(ph.units):
                 for j, v in enumerate([] if values is None else values):
-                    pen.text((int(x[c]), int(ys[c][j]) + NODE + 3),
+                    pen.text((int(x[c]), int(ys[c][j]) + node + 3),
                              f"{ph.quantity}={float(v):.4g}", fill=(0, 0, 0))  # ASCII minus
         self.image.value = render.png_bytes(np.asarray(picture))
 
