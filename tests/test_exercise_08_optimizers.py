@@ -12,7 +12,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from exercise_helpers import cell, edited, first_result, namespace, solution
+from exercise_helpers import assert_named, cell, edited, first_result, namespace, solution
 
 import bpkit as bp
 from bpkit.grading import check, checks_for, release_notebook
@@ -194,3 +194,60 @@ def test_a_step_counter_off_by_one_is_named(edits, diagnosis):
     result = first_result(EXERCISE, ns, "adam")
     assert result.status == "failed"
     assert result.why[0].startswith(diagnosis), result.why
+
+
+ADAM_STEP = "lr * m_hat / (np.sqrt(v_hat) + eps)"
+RMS_AVG = 'alpha * state.get("square_avg", np.zeros_like(param)) + (1 - alpha) * grad**2'
+M_HAT, V_HAT = "m_hat = m / (1 - beta1**t)", "v_hat = v / (1 - beta2**t)"
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "edits", "check_id", "words"),
+    [
+        ("answer-momentum", [("buffer = grad.copy()", "buffer = -grad.copy()"),
+                             ('state["momentum_buffer"] + grad', 'state["momentum_buffer"] - grad'),
+                             ("return param - lr * buffer", "return param + lr * buffer")],
+         "sgd_momentum", "stored −b (b = μb − g, stepped θ + ηb)"),
+        ("answer-rmsprop", [("(1 - alpha) * grad**2", "(1 - alpha) * grad")], "rmsprop",
+         "the running average is of g, not of g²"),
+        ("answer-rmsprop", [(RMS_AVG, 'alpha * state["square_avg"] + (1 - alpha) * grad**2 '
+                                      'if "square_avg" in state else grad**2')], "rmsprop",
+         "the first running average is g² itself"),
+        ("answer-rmsprop", [("lr * grad / (np.sqrt(square_avg) + eps)",
+                             "lr * grad / np.sqrt(square_avg) + eps")], "rmsprop",
+         "ε is added to the parameter, after the division"),
+        ("answer-adam", [(ADAM_STEP, "lr * m / (np.sqrt(v_hat) + eps)")], "adam",
+         "the step uses the raw m"),
+        ("answer-adam", [(ADAM_STEP, "lr * m_hat / (np.sqrt(v) + eps)")], "adam",
+         "the step divides by the raw √v"),
+        ("answer-adam", [(M_HAT, "m_hat = m / (1 - beta1 * t)"),
+                         (V_HAT, "v_hat = v / (1 - beta2 * t)")], "adam",
+         "the correction is 1 − β·t where 1 − βᵗ belongs"),
+        ("answer-adam", [(M_HAT, "m_hat = m / 1 - beta1**t"), (V_HAT, "v_hat = v / 1 - beta2**t")],
+         "adam", "m / 1 - beta1**t is (m / 1) − β₁ᵗ"),
+        ("answer-adam", [(ADAM_STEP, "lr * m_hat / np.sqrt(v_hat) + eps")], "adam",
+         "ε is added to the parameter, after the division: put the denominator in parentheses, "
+         "θ − η·m̂/(√v̂ + ε)"),
+        ("answer-adam", [('t = state.get("step", 0) + 1', 't = state.get("step", 0.0) + 1')],
+         "adam", "state['step'] counts the steps taken so far, as an int"),
+        ("answer-adam", [('m = beta1 * state.get("exp_avg", np.zeros_like(param)) + (1 - beta1) '
+                          '* grad', 'm = beta1 * state["exp_avg"] + (1 - beta1) * grad if '
+                          '"exp_avg" in state else grad.copy()'),
+                         ('v = beta2 * state.get("exp_avg_sq", np.zeros_like(param)) + (1 - beta2)'
+                          ' * grad**2', 'v = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad**2 '
+                          'if "exp_avg_sq" in state else grad**2')], "adam",
+         "m and v start at g and g² (like momentum's buffer)"),
+        # a default the scenarios never use (they pass lr) is still the contract's
+        ("answer-adam", [("lr=1e-3", "lr=1e-2")], "adam",
+         "the default of lr in the def line is 0.01: the contract's (PyTorch's) is lr=0.001"),
+        ("answer-rmsprop", [("lr=1e-2", "lr=1e-3")], "rmsprop",
+         "the default of lr in the def line is 0.001"),
+    ],
+)
+def test_more_wrong_rules_are_named(cell_id, edits, check_id, words):
+    nb = solution(EXERCISE)
+    sources = [edited(cell(nb, c), edits) if c == cell_id else cell(nb, c) for c in ANSWERS]
+    card = check(EXERCISE, namespace=namespace(*sources))
+    # one slip costs its own rule only (and float32 keeps its point)
+    assert_named(card, 11 - {"sgd_momentum": 3, "rmsprop": 3, "adam": 4}[check_id],
+                 {check_id: words})

@@ -13,12 +13,15 @@ optimisers reproduce (CS231n's momentum keeps the velocity ``v = -lr * b`` inste
 PyTorch's buffer ``b``, so its state is translated); and six steps from an empty state with
 non-default hyper-parameters and gradients of very different scales, against ``bp.optim``.
 A wrong rule is run on the same scenarios as each recognised wrong answer in ``WRONG``; the
-one it matches is named.
+one it matches is named. A rule that is right on both scenarios must also keep the
+contract's defaults (``DEFAULTS``) in its def line, since the scenarios pass most
+hyper-parameters explicitly.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,7 @@ from bpkit.module import Parameter
 
 __all__ = [
     "CS231N",
+    "DEFAULTS",
     "FUNCTIONS",
     "STATE_KEYS",
     "WRONG",
@@ -237,6 +241,9 @@ def _seen(runs: list[_Run], keys: tuple[str, ...]) -> list[Any]:
 
 # -- the recognised wrong answers ----------------------------------------------------------------
 
+_EPS_ADDED = ("ε is added to the parameter, after the division: put the denominator in "
+              "parentheses, θ − {step}")
+
 M_PARAM_IN_PLACE = ("changed the caller's param in place: return a new array "
                     "(new = param - lr * ...) and leave param as it was")
 M_GRAD_IN_PLACE = ("changed the caller's grad in place: grad belongs to the caller (the model "
@@ -315,6 +322,12 @@ def _m_aliased(param, grad, state, lr, momentum=0.9):
     return param - lr * state["momentum_buffer"]
 
 
+def _m_negated(param, grad, state, lr, momentum=0.9):
+    b = momentum * state["momentum_buffer"] - grad if "momentum_buffer" in state else -grad
+    state["momentum_buffer"] = b
+    return param + lr * b
+
+
 def _r_eps_inside(param, grad, state, lr=1e-2, alpha=0.99, eps=1e-8):
     v = alpha * _zeros_or(state, "square_avg", param) + (1 - alpha) * grad**2
     state["square_avg"] = v
@@ -356,6 +369,25 @@ def _r_uphill(param, grad, state, lr=1e-2, alpha=0.99, eps=1e-8):
     v = alpha * _zeros_or(state, "square_avg", param) + (1 - alpha) * grad**2
     state["square_avg"] = v
     return param + lr * grad / (np.sqrt(v) + eps)
+
+
+def _r_not_squared(param, grad, state, lr=1e-2, alpha=0.99, eps=1e-8):
+    v = alpha * _zeros_or(state, "square_avg", param) + (1 - alpha) * grad
+    state["square_avg"] = v
+    return param - lr * grad / (np.sqrt(v) + eps)
+
+
+def _r_first_is_square(param, grad, state, lr=1e-2, alpha=0.99, eps=1e-8):
+    v = alpha * state["square_avg"] + (1 - alpha) * grad**2 if "square_avg" in state \
+        else grad**2
+    state["square_avg"] = v
+    return param - lr * grad / (np.sqrt(v) + eps)
+
+
+def _r_eps_added(param, grad, state, lr=1e-2, alpha=0.99, eps=1e-8):
+    v = alpha * _zeros_or(state, "square_avg", param) + (1 - alpha) * grad**2
+    state["square_avg"] = v
+    return param - lr * grad / np.sqrt(v) + eps
 
 
 def _adam_parts(param, grad, state, betas):
@@ -459,6 +491,29 @@ def _a_uphill(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
     return param + lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+def _adam_variant(*, hat: Callable[[Any, float, int], Any] | None = None, raw: str = "",
+                  first_raw: bool = False, eps_added: bool = False) -> Rule:
+    """Adam with one slip: ``hat(avg, beta, t)`` the bias correction; ``raw`` ("m" or "v")
+    the average the step uses uncorrected; ``first_raw`` m and v start at g and g²;
+    ``eps_added`` ε added after the division. The step is counted and stored right."""
+
+    def rule(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        t = state.get("step", 0) + 1
+        if first_raw and "exp_avg" not in state:
+            m, v = grad.copy(), grad**2
+        else:
+            m, v = _adam_parts(param, grad, state, betas)
+        state.update(step=t, exp_avg=m, exp_avg_sq=v)
+        correct = hat or (lambda avg, beta, t: avg / (1 - beta**t))
+        m_hat, v_hat = correct(m, betas[0], t), correct(v, betas[1], t)
+        m_hat, v_hat = (m if raw == "m" else m_hat), (v if raw == "v" else v_hat)
+        if eps_added:
+            return param - lr * m_hat / np.sqrt(v_hat) + eps
+        return param - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    return rule
+
+
 #: check id -> the recognised wrong answers, as (a rule with the learner's signature, what the
 #: mistake is). The first one a learner's rule behaves like, on every scenario, is named.
 WRONG: dict[str, list[tuple[Rule, str]]] = {
@@ -478,6 +533,9 @@ WRONG: dict[str, list[tuple[Rule, str]]] = {
                    "θ − η·b with the new b"),
         (_m_uphill, "the step goes uphill: it must be θ − η·b, with a minus sign"),
         (_m_nesterov, "that is Nesterov's step θ − η(g + μb); plain momentum steps θ − η·b"),
+        (_m_negated, "stored −b (b = μb − g, stepped θ + ηb): the same first step, but not "
+                     "PyTorch's buffer, so bp.optim (and CS231n's state) cannot continue from "
+                     "it; keep b = μb + g and step θ − ηb"),
         (_m_in_place, M_PARAM_IN_PLACE),
         (_m_aliased, M_ALIASED_BUFFER),
     ],
@@ -495,6 +553,12 @@ WRONG: dict[str, list[tuple[Rule, str]]] = {
         (_r_stale, "divided by the previous step's √v: first update v with this g², then "
                    "divide by √v + ε"),
         (_r_uphill, "the step goes uphill: it must be θ − η·g/(√v + ε), with a minus sign"),
+        (_r_not_squared, "the running average is of g, not of g²: v = α·v + (1 − α)·g² "
+                         "(grad**2)"),
+        (_r_first_is_square, "the first running average is g² itself: v starts at 0 "
+                             "(np.zeros_like(param)), so the first v is (1 − α)·g²; only "
+                             "momentum's buffer starts at the gradient"),
+        (_r_eps_added, _EPS_ADDED.format(step="η·g/(√v + ε)")),
     ],
     "adam": [
         (_a_no_correction, "no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ "
@@ -520,6 +584,20 @@ WRONG: dict[str, list[tuple[Rule, str]]] = {
         (_a_unweighted, "the new gradient is not weighted: m = β₁m + (1 − β₁)g and "
                         "v = β₂v + (1 − β₂)g²"),
         (_a_uphill, "the step goes uphill: it must be θ − η·m̂/(√v̂ + ε), with a minus sign"),
+        (_adam_variant(raw="m"), "the step uses the raw m: divide by √v̂ + ε the "
+                                 "bias-corrected m̂ = m / (1 − β₁ᵗ)"),
+        (_adam_variant(raw="v"), "the step divides by the raw √v: use the bias-corrected "
+                                 "v̂ = v / (1 − β₂ᵗ), √v̂ + ε"),
+        (_adam_variant(hat=lambda avg, beta, t: avg / (1 - beta * t)),
+         "the correction is 1 − β·t where 1 − βᵗ belongs: write beta1 ** t (a power)"),
+        (_adam_variant(hat=lambda avg, beta, t: avg / 1 - beta**t),
+         "m / 1 - beta1**t is (m / 1) − β₁ᵗ: put the denominator in parentheses, "
+         "m / (1 - beta1**t)"),
+        (_adam_variant(first_raw=True), "m and v start at g and g² (like momentum's "
+                                        "buffer): Adam's averages start at 0 "
+                                        "(np.zeros_like(param)), and the bias correction "
+                                        "makes up for that start"),
+        (_adam_variant(eps_added=True), _EPS_ADDED.format(step="η·m̂/(√v̂ + ε)")),
     ],
 }
 
@@ -603,7 +681,8 @@ def _check_rule(ns: dict[str, Any], check_id: str) -> Feedback:
             failure, failed_at = fb, k
             break
     if failure is None:
-        return Feedback.ok("matches CS231n's published numbers and bp.optim over six steps")
+        return _defaults(rule, name) or Feedback.ok(
+            "matches CS231n's published numbers and bp.optim over six steps")
     if not any(f.kind == "missing_state" for f in failure.findings):
         meaning = named(_seen(runs, keys), (
             (_seen([_run(wrong, s) for s in all_scenarios], keys), meaning)
@@ -617,6 +696,38 @@ def _check_rule(ns: dict[str, Any], check_id: str) -> Feedback:
             failure.why.insert(0, "right when every hyper-parameter is given, wrong with the "
                                   "defaults: check the default values in the def line (PyTorch's)")
     return failure
+
+
+#: function -> its hyper-parameters' defaults in the contract (PyTorch's; momentum's is CS231n's).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd_momentum": {"momentum": 0.9},
+    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8},
+    "adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8},
+}
+
+
+def _defaults(rule: Rule, name: str) -> Feedback | None:
+    """A failure when a default in the learner's def line differs from the contract's (the
+    scenarios give most hyper-parameters explicitly, so a changed default can pass them)."""
+    try:
+        params = inspect.signature(rule).parameters
+    except (TypeError, ValueError):
+        return None
+    for key, want in DEFAULTS[name].items():
+        got = params[key].default if key in params else want
+        if got is not inspect.Parameter.empty and not _same_default(got, want):
+            return Feedback.fail(
+                f"{name}: the default {key} is {got!r}", expected=repr(want), got=repr(got),
+                why=[f"the default of {key} in the def line is {got!r}: the contract's "
+                     f"(PyTorch's) is {key}={want!r}; keep the def line given"])
+    return None
+
+
+def _same_default(got: Any, want: Any) -> bool:
+    try:
+        return bool(np.all(np.asarray(got, dtype=np.float64) == np.asarray(want)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _compare_run(run: _Run, want_params: list[np.ndarray], want_state: dict[str, Any],
@@ -644,9 +755,11 @@ def _compare_run(run: _Run, want_params: list[np.ndarray], want_state: dict[str,
         got, want = run.state[key], want_state[key]
         if key == "step":
             if not isinstance(got, (int, np.integer)) or int(got) != want:
+                why = ("state['step'] counts the steps taken so far, as an int: start from "
+                       "state.get('step', 0), not 0.0" if isinstance(got, float) and got == want
+                       else "state['step'] counts the steps taken so far")
                 return Feedback.fail(f"{where}: state['step'] is {got!r}", expected=str(want),
-                                     got=repr(got),
-                                     why=["state['step'] counts the steps taken so far"])
+                                     got=repr(got), why=[why])
             continue
         fb = compare(got, want, name=f"{where}: state[{key!r}]", rtol=1e-7, atol=1e-10)
         if not fb.passed:
