@@ -5,18 +5,22 @@ without writing anything, so `layer_class` (exercises 03, 04, 09, 10) refuses th
 then anything that is not a class subclassing ``bp.Module``; each refusal is a card saying
 what to write instead. `with_globals` runs a learner's function with some of the names it
 calls replaced by right ones (exercises 06, 07: one part checked on its own, or a helper
-shown to be the cause), without touching the learner's namespace.
+shown to be the cause), without touching the learner's namespace. `naming` turns an error
+the learner's code raises, recognised by a clue in its text, into a card that names the
+mistake (exercises 03, 04).
 """
 
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from bpkit.grading.feedback import CheckFailed, Feedback
+from bpkit.grading.feedback import CheckFailed, Feedback, short_exception
 from bpkit.module import Module
 
-__all__ = ["layer_class", "names_used", "with_globals"]
+__all__ = ["layer_class", "names_used", "naming", "with_globals"]
 
 
 def layer_class(ns: dict[str, Any], name: str, own: type) -> type:
@@ -36,6 +40,21 @@ def layer_class(ns: dict[str, Any], name: str, own: type) -> type:
             why=[f"keep the class statement given: class {name}(bp.Module):"],
         ))
     return cls
+
+
+@contextmanager
+def naming(errors: type[Exception] | tuple[type[Exception], ...], clue: str, message: str,
+           why: str, exclude_files: Sequence[str] = ()) -> Iterator[None]:
+    """Run the block; an error of type ``errors`` whose text holds ``clue`` ends the check
+    as a failure (``message``, the one reason ``why``, the learner's line); any other error
+    passes through. ``exclude_files`` as for `short_exception` (the check's own module)."""
+    try:
+        yield
+    except errors as exc:
+        if clue not in str(exc):
+            raise
+        raise CheckFailed(Feedback.fail(message, got=short_exception(exc, exclude_files),
+                                        why=[why])) from None
 
 
 def names_used(fn: Any) -> set[str]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.gradcheck import check_module
-from bpkit.grading.exercises._learner import layer_class
+from bpkit.grading.exercises._learner import layer_class, naming
 from bpkit.grading.feedback import CheckFailed, Feedback, gradcheck_feedback, short_exception
 from bpkit.grading.matching import earlier, evaluated, first_cause, match
 from bpkit.grading.registry import register_check
@@ -183,22 +183,17 @@ def _explain(exc: BaseException, where: str, n: int, fin: int, fout: int) -> Fee
 def _call(fn: Any, arg: np.ndarray, where: str, case: tuple[int, int, int]) -> Any:
     """``fn(arg)``, with a shape error in it turned into a failing check that explains it."""
     try:
-        return fn(arg)
+        with naming((TypeError, AttributeError), "'Parameter'",
+                    f"{where} used a Parameter where its array belongs",
+                    "self.weight and self.bias are Parameters that hold the arrays: compute "
+                    "with self.weight.data and self.bias.data, e.g. x @ self.weight.data.T + "
+                    "self.bias.data", [__file__]):
+            return fn(arg)
     except ValueError as exc:
         explained = _explain(exc, where, *case)
         if explained is None:
             raise
         raise CheckFailed(explained) from None
-    except (TypeError, AttributeError) as exc:
-        if "'Parameter'" not in str(exc):
-            raise
-        raise CheckFailed(Feedback.fail(
-            f"{where} used a Parameter where its array belongs",
-            got=short_exception(exc, [__file__]),
-            why=["self.weight and self.bias are Parameters that hold the arrays: compute with "
-                 "self.weight.data and self.bias.data, e.g. x @ self.weight.data.T + "
-                 "self.bias.data"],
-        )) from None
 
 
 class _SetAside:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bpkit.grading.exercises._learner import layer_class
-from bpkit.grading.feedback import CheckFailed, Feedback, describe, short_exception
+from bpkit.grading.exercises._learner import layer_class, naming
+from bpkit.grading.feedback import CheckFailed, Feedback, describe
 from bpkit.grading.matching import earlier, evaluated, match, same
 from bpkit.grading.registry import register_check
 from bpkit.layers import ReLU as BpkitReLU
@@ -217,19 +217,13 @@ def _forward(layer: Module, name: str, x: np.ndarray, *, strict: bool = True) ->
     """``layer(x)`` on a copy; fails the check if the copy was changed in place (unless not
     ``strict``: the backward parts leave that to the forward part)."""
     x_in = x.copy()
-    try:
-        with np.errstate(all="ignore"):
-            out = layer(x_in)
-    except ValueError as exc:
-        if "truth value of an array" not in str(exc):
-            raise
-        raise CheckFailed(Feedback.fail(
-            f"{name}.forward asked a yes-or-no question of a whole array",
-            got=short_exception(exc, [__file__]),
-            why=["Python's max(x, 0), or an `if x > 0:`, compares the whole array with 0 at "
-                 "once, which has no single answer: work entry by entry with NumPy, e.g. "
-                 "np.maximum(x, 0) or np.where(x > 0, x, 0)"],
-        )) from None
+    with naming(ValueError, "truth value of an array",
+                f"{name}.forward asked a yes-or-no question of a whole array",
+                "Python's max(x, 0), or an `if x > 0:`, compares the whole array with 0 at "
+                "once, which has no single answer: work entry by entry with NumPy, e.g. "
+                "np.maximum(x, 0) or np.where(x > 0, x, 0)", [__file__]), \
+            np.errstate(all="ignore"):
+        out = layer(x_in)
     if strict and not np.array_equal(x_in, x):
         raise CheckFailed(Feedback.fail(
             f"{name}.forward changed its input x in place (x of shape {x.shape})",
@@ -243,25 +237,17 @@ def _forward(layer: Module, name: str, x: np.ndarray, *, strict: bool = True) ->
 def _backward(layer: Module, name: str, dy: np.ndarray) -> Any:
     """``layer.backward(dy)``; a matrix product or a forward cache still None fails the
     check with a sentence that names it."""
-    try:
-        with np.errstate(all="ignore"):
-            return layer.backward(dy)
-    except ValueError as exc:
-        if "matmul" not in str(exc):
-            raise
-        why = ("@ is the matrix product: an activation acts entry by entry, so backward "
-               "multiplies entry by entry, grad_output * f'(x)")
-        what = f"{name}.backward used the matrix product @"
-        got = short_exception(exc, [__file__])
-    except TypeError as exc:
-        if "NoneType" not in str(exc):
-            raise
-        cache = "self._x = x" if name == "ReLU" else "self._out = ..."
-        why = (f"forward must keep what backward needs before it returns ({cache}): backward "
-               "read the cache while it was still None, as __init__ left it")
-        what = f"{name}.backward found None where forward's cached value belongs"
-        got = short_exception(exc, [__file__])
-    raise CheckFailed(Feedback.fail(what, got=got, why=[why]))
+    cache = "self._x = x" if name == "ReLU" else "self._out = ..."
+    with naming(ValueError, "matmul", f"{name}.backward used the matrix product @",
+                "@ is the matrix product: an activation acts entry by entry, so backward "
+                "multiplies entry by entry, grad_output * f'(x)", [__file__]), \
+            naming(TypeError, "NoneType",
+                   f"{name}.backward found None where forward's cached value belongs",
+                   f"forward must keep what backward needs before it returns ({cache}): "
+                   "backward read the cache while it was still None, as __init__ left it",
+                   [__file__]), \
+            np.errstate(all="ignore"):
+        return layer.backward(dy)
 
 
 def _refer(exc: CheckFailed, part: str, method: str, message: str) -> CheckFailed:
