@@ -128,7 +128,11 @@ class Playground:
     layer), ``epoch``, ``history`` (lists per epoch, epoch 0 = before training), ``csv``
     (the ``PlaygroundCSV`` the data came from, or None),
     ``grad_norms``, ``playing``, ``redraws``. Images: ``output_image``, ``unit_images``
-    (one list per hidden layer), ``feature_images``, ``curve_image``.
+    (one list per hidden layer), ``feature_images``, ``curve_image``. The network
+    diagram: ``diagram`` (a ``NetworkDiagram``: its image, the unit and link selector, the
+    step-through controls) and ``last_update`` (each parameter's change in the last
+    optimiser step, in ``model.parameters()`` order; None before the first);
+    ``step_through()`` takes one update and shows it phase by phase.
 
     Shape:
         custom data X (N, 2) float, y (N,) class indices (classification) or real
