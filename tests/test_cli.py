@@ -163,14 +163,12 @@ def test_help_lists_every_command_with_one_line(capsys):
     commands = next(
         a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction"
     ).choices
-    assert set(commands) >= {"info", "release", "grade"}
-    listed = {}
-    for line in out.splitlines():
-        words = line.split(maxsplit=1)
-        if line.startswith("    ") and words and words[0] in commands:
-            listed[words[0]] = words[1] if len(words) > 1 else ""
+    assert set(commands) >= {"info", "release", "grade", "export"}
+    lines = out.split("  COMMAND\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(lines) == len(commands), out  # no command's text wraps onto a second line
+    listed = dict(line.split(maxsplit=1) for line in lines)
     assert set(listed) == set(commands), out
-    assert all(len(text) > 10 for text in listed.values()), out  # a sentence on its one line
+    assert all(len(text) > 10 for text in listed.values()), out
 
 
 def test_committed_exercises_are_fresh_copies_of_the_solutions(capsys):

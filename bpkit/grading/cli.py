@@ -1,8 +1,9 @@
-"""The ``bpkit`` command line: ``info``, ``release`` and ``grade``.
+"""The ``bpkit`` command line: ``info``, ``release``, ``export`` and ``grade``.
 
 Exit codes: 0 when the command did its work (``grade``: whatever the scores), 1 when
 ``release --check`` finds stale copies or grading could not start a kernel, 2 for a bad
-invocation, an unreadable notebook or an unknown exercise (with a message naming the file).
+invocation, an unreadable notebook, an unknown exercise or a notebook ``export`` cannot
+convert (with a message naming the file).
 """
 
 from __future__ import annotations
@@ -105,6 +106,29 @@ def _cmd_release(args: argparse.Namespace) -> int:
     for path in report.extra:
         print(f"note: {path} has no solution in {args.solutions} (not deleted)", file=sys.stderr)
     print(f"{len(report.written)} written, {len(report.unchanged)} unchanged")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from bpkit.grading import export
+    from bpkit.grading._files import NotebookReadError
+
+    write = export.export_nbgrader if args.system == "nbgrader" else export.export_otter
+    command = f"export {args.system}"
+    try:
+        written = write(args.solutions, args.out, force=args.force)
+    except (NotebookReadError, export.ExportError) as exc:
+        return _fail(command, str(exc))
+    except FileNotFoundError as exc:
+        return _fail(command, str(exc) if exc.filename is None else _os_message(exc))
+    except OSError as exc:
+        return _fail(command, f"cannot write {_os_message(exc)}")
+    for path in written:
+        print(f"wrote {path}")
+    if args.system == "nbgrader":
+        print(f"next: cd {args.out} && nbgrader generate_assignment EXERCISE")
+    else:
+        print(f"next: cd {args.out}/EXERCISE && otter assign EXERCISE.ipynb dist")
     return 0
 
 
@@ -211,6 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 naming each student copy that is stale, missing or extra",
     )
     release.set_defaults(func=_cmd_release)
+
+    export = sub.add_parser(
+        "export",
+        help="write an nbgrader course or Otter-Grader assignments",
+        description="nbgrader: write OUT/source/<exercise>/<exercise>.ipynb (nbgrader's cell "
+        "metadata; one autograder test cell per bpkit check cell, scored by bpkit's checks) "
+        "and OUT/nbgrader_config.py. otter: write OUT/<exercise>/<exercise>.ipynb, an Otter "
+        "master notebook (one question per check cell, one test per check). The solutions "
+        "are only read; an existing OUT is refused unless --force.",
+    )
+    export.add_argument("system", choices=("nbgrader", "otter"), help="the grading system")
+    export.add_argument("solutions", metavar="SOLUTIONS", help="folder of solution notebooks")
+    export.add_argument("out", metavar="OUT", help="the course folder (nbgrader) or output folder")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an existing OUT: the files the export writes are replaced, nothing "
+        "else in it (submissions, the gradebook) is touched",
+    )
+    export.set_defaults(func=_cmd_export)
 
     grade = sub.add_parser(
         "grade",
