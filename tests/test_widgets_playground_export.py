@@ -52,7 +52,7 @@ def _upload_content() -> bytes:
 
 
 def _uploaded(_tmp_path) -> Playground:
-    app = Playground(hidden=[4], seed=6, ratio=70)
+    app = Playground(hidden=[4], seed=6, ratio=70, activation="linear")
     content = _upload_content()
     app.upload.value = ({"name": "sine.csv", "type": "text/csv", "size": len(content),
                          "content": memoryview(content),
@@ -81,7 +81,7 @@ SETUPS = {
         regularization="l1", reg_rate=0.003),
     "csv-three-classes": _csv_file,
     "upload-regression": _uploaded,
-    "arrays-linear": _arrays,
+    "arrays-sigmoid-adam-l1": _arrays,
 }
 
 
@@ -222,9 +222,9 @@ def test_a_setting_changed_while_training_is_said_in_the_script_and_the_message(
     app.step()
     app.code_path.value = str(tmp_path / "a.py")
     app.export_code_button.click()
-    assert "Note: the batch changed at epoch 2" in html.unescape(app.message.value)
+    assert "Note: the batch size changed at epoch 2" in html.unescape(app.message.value)
     script = (tmp_path / "a.py").read_text()
-    assert "Note: the batch changed at epoch 2" in " ".join(script.split())
+    assert "Note: the batch size changed at epoch 2" in " ".join(script.split())
     assert _run(tmp_path / "a.py")["train_loss"] != app.history["train_loss"][-1]
     app.reset()
     app.step(2)

@@ -720,6 +720,7 @@ class Playground:
         """Remember that a training setting changed after training started (for exports)."""
         if self.epoch and not self._off_script and change is not None:
             name = change["owner"].description
+            name = {"batch": "batch size", "reg. rate": "regularisation rate"}.get(name, name)
             self._off_script = (f"the {name} changed at epoch {self.epoch}, after training "
                                 "had started, and this script trains every epoch with the "
                                 "current settings, so its losses differ from the "
