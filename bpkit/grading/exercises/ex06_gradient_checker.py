@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bpkit._known_gradients import CASES, Case
-from bpkit.grading.exercises._learner import names_used, with_globals
+from bpkit.grading.exercises._learner import names_used, naming, with_globals
 from bpkit.grading.feedback import CheckFailed, Feedback, describe, short_exception
 from bpkit.grading.matching import blame, match, named, same
 from bpkit.grading.registry import register_check
@@ -411,7 +411,11 @@ def _call_numerical(fn: Callable[..., Any], case: Case, h: float | None
         return case.f(x)
 
     try:
-        got = fn(f, x) if h is None else fn(f, x, h)
+        with naming(TypeError, "'function'",
+                    "numerical_gradient did arithmetic with the function f itself",
+                    "f_plus = f stores the function, not its value: call it, f_plus = f()",
+                    [__file__]):
+            got = fn(f, x) if h is None else fn(f, x, h)
     except TypeError as exc:
         text = str(exc)
         if "positional argument" in text and ("f()" in text or "<lambda>()" in text):
@@ -420,12 +424,6 @@ def _call_numerical(fn: Callable[..., Any], case: Case, h: float | None
                 got=short_exception(exc, [__file__]),
                 why=["f takes no arguments: it reads x itself (the array you nudge in place), "
                      "so call f(), not f(x)"])) from None
-        if "unsupported operand" in text and "'function'" in text:
-            raise CheckFailed(Feedback.fail(
-                "numerical_gradient did arithmetic with the function f itself",
-                got=short_exception(exc, [__file__]),
-                why=["f_plus = f stores the function, not its value: call it, f_plus = f()"]
-            )) from None
         raise
     if got is x:
         raise CheckFailed(Feedback.fail(
@@ -732,15 +730,15 @@ def _learner_errors(ns: dict[str, Any], p: Planted, seed: int
     layer, x, dy = _setup(p, seed)
     x_in, dy_in = x.copy(), dy.copy()
     try:
-        got = ns["gradient_errors"](layer, x_in, dy_in)
+        with naming(TypeError, "'Parameter' object", "gradient_errors raised TypeError",
+                    "passed the Parameter p to numerical_gradient, which indexes an array: "
+                    "pass its array, numerical_gradient(f, p.data)", [__file__]):
+            got = ns["gradient_errors"](layer, x_in, dy_in)
     except Exception as exc:
-        _order(layer)
+        _order(layer)  # backward before forward comes first: it may be what raised
+        if isinstance(exc, CheckFailed):
+            raise
         raised = f"gradient_errors raised {type(exc).__name__}"
-        if isinstance(exc, TypeError) and "'Parameter' object" in str(exc):
-            raise CheckFailed(Feedback.fail(
-                raised, got=short_exception(exc, [__file__]),
-                why=["passed the Parameter p to numerical_gradient, which indexes an array: "
-                     "pass its array, numerical_gradient(f, p.data)"])) from None
         broken = _broken_helpers(ns["gradient_errors"], p, seed,
                                  reference_gradient_errors(*_setup(p, seed)))
         if broken:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bpkit.data import make_spiral
-from bpkit.grading.exercises._learner import names_used, with_globals
+from bpkit.grading.exercises._learner import names_used, naming, with_globals
 from bpkit.grading.exercises._training import (
     MODEL_WRONG,
     TRAIN_WRONG,
@@ -277,15 +277,11 @@ def _order_problem(tags: list[str], changed: bool, params: list[np.ndarray]) -> 
 
 def _call_step(fn: Any, s: _Setup, Xb: np.ndarray, yb: np.ndarray) -> Any:
     try:
-        return fn(s.model, s.loss_fn, s.optimizer, Xb, yb)
+        with naming(TypeError, "Loss.backward() takes 1 positional argument",
+                    "loss_fn.backward was given an argument", WRONG["loss_backward_argument"],
+                    [__file__]):
+            return fn(s.model, s.loss_fn, s.optimizer, Xb, yb)
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, TypeError) and "backward() takes 1 positional argument" in str(exc) \
-                and "Loss" in str(exc):
-            raise CheckFailed(Feedback.fail(
-                "loss_fn.backward was given an argument",
-                got=f"{type(exc).__name__}: {exc}",
-                why=[WRONG["loss_backward_argument"]],
-            )) from None
         if "grad_output" in str(exc) and "float" in str(exc):
             raise CheckFailed(Feedback.fail(
                 "model.backward was given the loss value",
