@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bpkit.grading import checks_for
+from bpkit.grading import checks_for, load_checks
 from bpkit.grading._files import notebook_text, read_notebook
 from bpkit.grading.cli import main
 from bpkit.grading.export import (
@@ -108,6 +108,16 @@ def test_a_solution_that_cannot_be_exported_is_an_error_naming_it(edit, words):
         with pytest.raises(ExportError, match=re.escape(words)) as info:
             convert(nb, "sol/01_chain_rule.ipynb")
         assert str(info.value).startswith("sol/01_chain_rule.ipynb")
+
+
+def test_a_markdown_answer_is_an_error_naming_its_cell():
+    # The fixture exercise (an instructor's own checks) has a written answer in markdown.
+    fixtures = REPO / "tests" / "fixtures" / "grading"
+    load_checks(str(fixtures / "fixture_checks.py"))
+    nb = read_notebook(fixtures / "99_fixture.ipynb")
+    for convert in (nbgrader_notebook, otter_notebook):
+        with pytest.raises(ExportError, match=r"fixture.ipynb, cell 7: a markdown cell with an"):
+            convert(nb, "fixture.ipynb")
 
 
 # -- the nbgrader notebook -----------------------------------------------------------------------
