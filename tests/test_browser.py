@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -490,7 +491,7 @@ def test_playground_plays_and_responds(notebooks, lab):
         _wait_for_idle_kernel(page)
         paused_at = _epoch(page)
         assert paused_at >= 3
-        app.locator("button", has_text="Step").click()
+        app.get_by_role("button", name="Step", exact=True).click()  # not "Step through ..."
         _wait_for(page, f"e => ({EPOCH_JS})() === e", paused_at + 1, "one step")
         _wait_for_idle_kernel(page)
         assert _epoch(page) == paused_at + 1
@@ -524,3 +525,116 @@ def test_playground_plays_and_responds(notebooks, lab):
         _wait_for_idle_kernel(page)
         assert output.get_attribute("src") != before
 
+
+
+# -- the playground as a Voilà app ------------------------------------------------------------
+# `make playground` serves notebooks/playground_app.ipynb with Voilà: the notebook runs in a
+# kernel of its own and the page shows its markdown and the widget, never its code.
+VOILA_START_S = 60  # from starting the server to its listening on the port
+VOILA_MS = 45_000  # from opening the page to the widget, shown
+
+
+@pytest.fixture
+def voila_app(tmp_path):
+    """A Voilà server on a free 127.0.0.1 port serving a copy of the Playground's app page."""
+    pytest.importorskip("voila", reason="Voilà is not installed (pip install -e '.[app]')")
+    shutil.copy(ROOT / "notebooks" / "playground_app.ipynb", tmp_path / "playground_app.ipynb")
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    port = _free_port()
+    log_path = tmp_path / "voila.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1",
+                f"--port={port}", "--Voila.port_retries=0", "playground_app.ipynb",
+            ],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            deadline = time.monotonic() + VOILA_START_S
+            while True:  # a separate process: polling its port is the only way to wait
+                try:  # (not the page: each request for it starts a kernel)
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail("Voilà did not start:\n" + log_path.read_text())
+                    time.sleep(0.5)
+            yield {"url": url, "log": log_path}
+        finally:
+            server.terminate()  # Voilà shuts its kernels down on SIGTERM
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def test_playground_app_in_voila_shows_no_code_and_plays(browser, voila_app):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    nb = OpenNotebook("playground_app-voila.ipynb", page)
+    page.on("pageerror", lambda exc: nb.page_errors.append(f"page error: {exc}"))
+    page.on("console", lambda m: m.type == "error" and nb.console_errors.append(m.text))
+    page.set_default_timeout(VOILA_MS)
+    try:
+        page.goto(voila_app["url"], wait_until="commit", timeout=VOILA_MS)
+        app = page.locator(".jupyter-widgets.bpkit-playground").first
+        try:
+            app.wait_for(state="visible", timeout=VOILA_MS)
+        except sync_api.TimeoutError:
+            raise AssertionError(
+                "the Playground did not appear in Voilà; console errors: "
+                f"{nb.console_errors}\n{voila_app['log'].read_text()[-3000:]}"
+            ) from None
+
+        _wait_for(  # the widget's parts render one by one, or one fails
+            page, f"""() => document.querySelector('.jupyter-widgets-error-widget') !== null
+                || ({EPOCH_JS})() === 0 && document.querySelectorAll(
+                    '.bpkit-playground img.bpkit-playground-unit').length === 6""",
+            None, "the epoch counter and the 6 hidden units' images (layers of 4 and 2)",
+        )
+        errors = page.locator(".jupyter-widgets-error-widget")
+        assert errors.count() == 0, (
+            f"a widget did not render in Voilà: {errors.all_inner_texts()}; "
+            f"the first console errors: {nb.console_errors[:3]}"
+        )
+
+        # an app, not a notebook: the title is shown, the code is not
+        assert page.locator("h1").first.inner_text().strip() == "The bpkit Playground"
+        cells = page.locator(".jp-CodeCell")
+        assert cells.count() == 1 and "jp-mod-noInput" in cells.first.get_attribute("class")
+        assert page.locator(".jp-CodeCell .jp-InputArea, .cm-editor, .CodeMirror").count() == 0
+        assert "import Playground" not in page.locator("body").inner_text()
+        assert _problems(nb) == [], nb.console_errors[:5]
+
+        # Play: the epoch counter runs; the output, the network diagram and the hidden units'
+        # images are replaced
+        output = app.locator("img.bpkit-playground-output")
+        diagram = app.locator("img.bpkit-playground-diagram")
+        units = app.locator("img.bpkit-playground-unit")
+        before, diagram_before = output.get_attribute("src"), diagram.get_attribute("src")
+        units_before = units.evaluate_all("imgs => imgs.map(i => i.src)")
+        assert before and before.startswith(("blob:", "data:"))
+        assert diagram_before and diagram_before.startswith(("blob:", "data:"))
+        app.locator("button", has_text="Play").click()
+        _wait_for(page, f"() => ({EPOCH_JS})() >= 3", None, "the epoch counter to reach 3")
+        for selector, src in (("output", before), ("diagram", diagram_before)):
+            _wait_for(page, f"""before =>
+                      document.querySelector('.bpkit-playground-{selector}').src !== before""",
+                      src, f"the {selector} image to change while playing")
+        _wait_for(page, """before => [...document.querySelectorAll('.bpkit-playground-unit')]
+                  .every((img, i) => img.src !== before[i])""",
+                  units_before, "every hidden unit's image to change while playing")
+        app.locator("button", has_text="Pause").click()
+        _wait_for(page, "() => document.querySelector('.bpkit-playground .bpkit-state')"
+                  "?.textContent === 'paused'", None, "the counter to say 'paused'")
+        assert _epoch(page) >= 3
+        assert _problems(nb) == [], nb.console_errors[:5]
+    finally:
+        with contextlib.suppress(Exception):  # keep the original error
+            _save_screenshot(nb)
+        page.close()
