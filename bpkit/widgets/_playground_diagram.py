@@ -675,10 +675,13 @@ class NetworkDiagram:
             draw_links(pen, start[i:i + 1], end[i:i + 1], np.array([FRAME]),
                        np.array([MAX_WIDTH + 1]))  # the selected link, on top
         if ph is not None:
+            # Pillow's built-in font has no Greek letters ("Δb" would draw as a box), so an
+            # update is written as what the step did: b += Δb
+            label = ph.quantity[1:] + "+=" if ph.quantity.startswith("Δ") else ph.quantity + "="
             for c, values in enumerate(ph.units):
                 for j, v in enumerate([] if values is None else values):
                     pen.text((int(x[c]), int(ys[c][j]) + node + 3),
-                             f"{ph.quantity}={float(v):.4g}", fill=(0, 0, 0))  # ASCII minus
+                             f"{label}{float(v):.4g}", fill=(0, 0, 0))  # ASCII minus
         self.image.value = render.png_bytes(np.asarray(picture))
 
     # -- the step-through ---------------------------------------------------------------------
