@@ -44,7 +44,7 @@ from bpkit.grading._files import atomic_write, notebook_text, read_notebook
 from bpkit.grading._kernel import run_bounded
 from bpkit.grading.feedback import Card
 from bpkit.grading.registry import UnknownExerciseError, checks_for
-from bpkit.grading.release import BEGIN_SOLUTION, END_SOLUTION
+from bpkit.grading.release import BEGIN_SOLUTION, CODE_STUB, END_SOLUTION
 
 __all__ = [
     "CHECK_TIMEOUT",
@@ -375,13 +375,24 @@ def _otter_question(part: Part, used: set[str]) -> str:
 
 
 def _otter_answer(source: str) -> str:
-    """An answer cell with bpkit's markers written as Otter's (``# BEGIN SOLUTION``)."""
+    """An answer cell in Otter's markers, whose student copy is bpkit's.
+
+    Each region becomes ``# BEGIN SOLUTION NO PROMPT`` ... ``# END SOLUTION`` followed by
+    bpkit's stub in Otter's prompt block (a string in the solution, so it does nothing
+    there; code in the student copy): the untouched copy raises NotImplementedError, is
+    "not attempted" and scores what `bpkit grade` gives bpkit's copy.
+    """
     lines = []
     for line in source.split("\n"):
-        marker = line.strip()
-        if marker in (BEGIN_SOLUTION, END_SOLUTION):
-            line = line[: len(line) - len(line.lstrip())] + marker.replace("###", "#", 1)
-        lines.append(line)
+        marker, indent = line.strip(), line[: len(line) - len(line.lstrip())]
+        if marker == BEGIN_SOLUTION:
+            lines.append(f"{indent}# BEGIN SOLUTION NO PROMPT")
+        elif marker == END_SOLUTION:
+            lines += [f"{indent}# END SOLUTION", f'{indent}""" # BEGIN PROMPT']
+            lines += [indent + stub for stub in CODE_STUB]
+            lines.append(f'{indent}""" # END PROMPT')
+        else:
+            lines.append(line)
     return "\n".join(lines)
 
 
