@@ -318,7 +318,8 @@ KINDS = ("untouched", "solution", "mistake", "half")
 #: Every exercise x 4 submissions x 3 graders takes ~8 minutes of two cores, more than the
 #: suite's budget; by default a representative subset runs: answers as functions (01), one
 #: class checked in three cells (03), an answer cell of top-level code that raises when
-#: half done (06) and a training exercise on held-out data (07). BPKIT_COURSES_ALL=1 (set by .ci/run) runs all.
+#: half done (06) and a training exercise on held-out data (07). BPKIT_COURSES_ALL=1 runs
+#: all (.ci/run sets it).
 COURSE_EXERCISES = (
     EXERCISES
     if os.environ.get("BPKIT_COURSES_ALL") == "1"
