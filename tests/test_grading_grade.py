@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -547,6 +548,10 @@ def test_the_notebook_time_limit_stops_a_long_submission(tmp_path):
 
 
 def test_checks_of_a_name_known_to_hang_are_timeout_at_once_without_a_kernel():
+    # The time limit is SIGALRM's, which only the main thread gets: without it the endless
+    # loop below would never stop (pytest-xdist before 3.6.1 may run tests in another thread).
+    if threading.current_thread() is not threading.main_thread():
+        pytest.fail("this test needs the main thread (pytest-xdist >= 3.6.1)")
     namespace = {"__name__": "__main__"}
     exec(compile(LINEAR + "def double(x):\n    return 2 * x\n", "<cell-2>", "exec"), namespace)
     hang = {}
